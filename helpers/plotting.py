@@ -1,0 +1,100 @@
+"""Figures: image grids, loss curves and animations of sample grids over training (matplotlib only).
+
+Introduced in Chapter 1; the GAN and VAE chapters use all three.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _as_images(images) -> np.ndarray:
+    x = np.asarray(images)
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 3:
+        raise ValueError(f"expected images of shape (N, H, W) or (N, H, W, 1), got {x.shape}")
+    return x
+
+
+def tile(images, ncols: int | None = None, pad: int = 1) -> np.ndarray:
+    """Tile ``(N, H, W)`` images into one 2-D array, row by row, with ``pad`` pixels between them."""
+    x = _as_images(images).astype(np.float32)
+    n, h, w = x.shape
+    ncols = ncols or int(np.ceil(np.sqrt(n)))
+    nrows = int(np.ceil(n / ncols))
+    fill = float(x.min()) if n else 0.0
+    out = np.full((nrows * (h + pad) - pad, ncols * (w + pad) - pad), fill, dtype=np.float32)
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = x[i]
+    return out
+
+
+def image_grid(images, ncols: int | None = None, title: str | None = None, ax=None, size: float = 4.0):
+    """Show images in a grid (uint8 or float, any range) and return the matplotlib ``Axes``.
+
+    Introduced in Chapter 1.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(tile(images, ncols), cmap="gray", interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def loss_curves(history, keys=None, ax=None, smooth: int = 1, xlabel: str = "epoch"):
+    """Plot training curves from a Keras ``History``, its ``.history`` dict, or any ``{name: values}``.
+
+    Introduced in Chapter 1 (training). ``smooth`` > 1 applies a running mean of that width.
+    """
+    import matplotlib.pyplot as plt
+
+    hist = getattr(history, "history", history)
+    keys = list(keys or hist.keys())
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for k in keys:
+        y = np.asarray(hist[k], dtype=float)
+        if smooth > 1 and len(y) >= smooth:
+            y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
+        ax.plot(np.arange(len(y)) + (smooth - 1 if smooth > 1 else 0), y, label=k)
+    ax.set_xlabel(xlabel)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def animate_grids(grids, labels=None, path: str | None = None, fps: int = 4, ncols: int | None = None):
+    """Animate a sequence of image batches (e.g. fixed-noise samples saved during training).
+
+    Introduced in Chapter 1. Writes a GIF when ``path`` ends in ``.gif``; always returns the
+    ``matplotlib.animation.FuncAnimation`` (``anim.to_jshtml()`` embeds it in a notebook).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib import animation
+
+    if path is not None and not str(path).endswith(".gif"):
+        raise ValueError(f"animate_grids writes GIF files; got path {path!r}")
+    frames = [tile(g, ncols) for g in grids]
+    if not frames:
+        raise ValueError("animate_grids needs at least one grid")
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.set_axis_off()
+    im = ax.imshow(frames[0], cmap="gray", interpolation="nearest")
+    title = ax.set_title(labels[0] if labels else "")
+
+    def update(i):
+        im.set_data(frames[i])
+        im.set_clim(frames[i].min(), frames[i].max())
+        title.set_text(labels[i] if labels else "")
+        return im, title
+
+    anim = animation.FuncAnimation(fig, update, frames=len(frames), interval=1000 / fps, blit=False)
+    if path is not None:
+        anim.save(path, writer=animation.PillowWriter(fps=fps))
+    plt.close(fig)
+    return anim

@@ -1,0 +1,54 @@
+import pytest
+
+from helpers import runtime
+
+
+def test_budget_defaults_to_device(monkeypatch):
+    monkeypatch.delenv(runtime.BUDGET_ENV, raising=False)
+    expected = "full" if runtime.detect_device().kind == "gpu" else "cpu"
+    assert runtime.budget() == expected
+
+
+@pytest.mark.parametrize("name", runtime.BUDGETS)
+def test_budget_env_override_and_pick(monkeypatch, name):
+    monkeypatch.setenv(runtime.BUDGET_ENV, name.upper())
+    assert runtime.budget() == name
+    assert runtime.pick(full=1, cpu=2, smoke=3) == {"full": 1, "cpu": 2, "smoke": 3}[name]
+
+
+def test_bad_budget_says_what_to_do(monkeypatch):
+    monkeypatch.setenv(runtime.BUDGET_ENV, "huge")
+    with pytest.raises(ValueError, match="full, cpu, smoke"):
+        runtime.budget()
+
+
+def test_the_suite_runs_in_smoke():
+    assert runtime.budget() == "smoke"
+
+
+def test_seed_everything_repeats_random_draws():
+    import numpy as np
+    import tensorflow as tf
+
+    runtime.seed_everything(7)
+    a = (np.random.rand(3), tf.random.normal([3]).numpy())
+    runtime.seed_everything(7)
+    b = (np.random.rand(3), tf.random.normal([3]).numpy())
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_banner_names_versions_device_and_budget(capsys):
+    import tensorflow as tf
+
+    assert runtime.setup(seed=0) == "smoke"
+    out = capsys.readouterr().out
+    assert f"tensorflow {tf.__version__}" in out
+    assert "device: CPU" in out or "device: GPU" in out
+    assert "budget: smoke" in out
+
+
+def test_cpu_bf16_flag_matches_cpuinfo():
+    dev = runtime.detect_device()
+    if dev.kind == "cpu":
+        assert dev.bf16 == bool(runtime._cpu_flags() & {"avx512_bf16", "amx_bf16"})
