@@ -46,11 +46,10 @@ def plain_loop(generator, discriminator, ds, steps, z_dim):
 
 
 def helpers_loop(generator, discriminator, ds, jit):
-    gan = training.GAN(generator, discriminator)
-    gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5), jit_compile=jit)
+    gan = training.make_gan(generator, discriminator, jit_compile=jit)
 
     def run(n):
-        gan.fit(ds, steps_per_epoch=n, epochs=1, verbose=0)
+        gan.fit(ds, steps_per_epoch=n, epochs=1, shuffle=False, verbose=0)
 
     return run
 

@@ -1,8 +1,10 @@
 """Judging generated digits: a small MNIST classifier that ships with the package (weights in
-``helpers/assets``), and the recognition score built on it.
+``helpers/assets``), the recognition score built on it, and the distribution metrics FID, KID, IS and
+precision/recall (float64, matching the reference implementations' conventions), plus InceptionV3
+features for users who can download its weights.
 
-Introduced in the hands-on GAN chapter (``03_gan_mnist``); the evaluation chapter adds FID, KID, IS and
-precision/recall on the same classifier's features. The classifier is trained by
+Introduced in the hands-on GAN chapter (``03_gan_mnist``); the evaluation chapter (``06_evaluation``)
+adds the distribution metrics. The classifier is trained by
 ``scripts/train_classifier.py`` on the training split of :func:`helpers.data.load_mnist` and never sees
 the test split nor any generated image, so it is independent of every generator in the book.
 """
@@ -85,3 +87,218 @@ def recognition(images) -> dict:
         "class_shares": [round(float(s), 4) for s in shares],
         "classes_at_2pct": int((shares >= 0.02).sum()),
     }
+
+
+# ----------------------------------------------------------------------------------------------------
+# Distribution metrics. Introduced in the evaluation chapter (``06_evaluation``). Everything is computed
+# in float64 with numpy; inputs are feature matrices (N, d) or class-probability matrices (N, classes).
+def _features(x, name: str, min_rows: int = 2) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (samples, features), got shape {x.shape}")
+    if len(x) < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} samples, got {len(x)}")
+    x = np.asarray(x, dtype=np.float64)  # no copy when it already is float64
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return x
+
+
+def _same_width(a, b, names=("features_a", "features_b")):
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"{names[0]} has {a.shape[1]} features per sample but {names[1]} has {b.shape[1]}")
+
+
+def statistics(features_, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance (unbiased, ``np.cov`` convention) of a feature matrix, float64. Centred in
+    blocks of ``chunk`` rows, so a 10,000 x 2048 set needs no second full-size copy."""
+    x = _features(features_, "features")
+    mu = x.mean(axis=0)
+    cov = np.zeros((x.shape[1], x.shape[1]))
+    for i in range(0, len(x), chunk):
+        block = x[i:i + chunk] - mu
+        cov += block.T @ block
+    return mu, cov / (len(x) - 1)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2):
+    ||mu1 - mu2||^2 + tr(sigma1) + tr(sigma2) - 2 tr((sigma1 sigma2)^(1/2)).
+
+    The trace of the matrix square root is computed in a symmetric form: sigma1 sigma2 has the same
+    eigenvalues as the symmetric positive semi-definite matrix R^T sigma2 R for any R with R R^T = sigma1,
+    so the trace is the sum of the square roots of that matrix's eigenvalues (clipped at 0 against
+    rounding). R is the Cholesky factor of sigma1 when sigma1 is positive definite (fast), otherwise its
+    symmetric square root from an eigendecomposition (singular covariances, e.g. fewer samples than
+    dimensions, stay finite). No ``scipy.linalg.sqrtm``. Same value as TTUR / pytorch-fid.
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    d = mu1.shape[0]
+    if mu1.shape != (d,) or mu2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
+        raise ValueError(f"shapes do not match: mu1 {mu1.shape}, sigma1 {s1.shape}, mu2 {mu2.shape}, sigma2 {s2.shape}")
+    for name, v in (("mu1", mu1), ("mu2", mu2), ("sigma1", s1), ("sigma2", s2)):
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"{name} contains NaN or infinity")
+    try:
+        root1 = np.linalg.cholesky(s1)
+    except np.linalg.LinAlgError:  # singular: the symmetric square root instead
+        w, v = np.linalg.eigh((s1 + s1.T) / 2)
+        root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    inner = root1.T @ s2 @ root1
+    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0, None)).sum()
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
+
+
+def fid(features_a, features_b) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (the FID when the features are
+    Inception-v3 pool features; the book mostly uses its MNIST classifier's features)."""
+    a, b = _features(features_a, "features_a"), _features(features_b, "features_b")
+    _same_width(a, b)
+    return frechet_distance(*statistics(a), *statistics(b))
+
+
+def _poly3_sum(x, y, d, skip_diagonal=False) -> float:
+    """Sum of the kernel matrix (x y^T / d + 1)^3, without its diagonal when asked."""
+    k = x @ y.T
+    k /= d
+    k += 1.0
+    k = k * k * k  # three multiplications are several times faster than ** 3
+    return float(k.sum() - (np.trace(k) if skip_diagonal else 0.0))
+
+
+def _mmd2_unbiased(x, y) -> float:
+    d, m, n = x.shape[1], len(x), len(y)
+    return (_poly3_sum(x, x, d, True) / (m * (m - 1)) + _poly3_sum(y, y, d, True) / (n * (n - 1))
+            - 2 * _poly3_sum(x, y, d) / (m * n))
+
+
+def kid(features_a, features_b, subsets: int = 100, subset_size: int | None = 1000, seed: int = 0):
+    """Kernel Inception Distance: the unbiased estimate of MMD^2 with the kernel k(x, y) = (x.y / d + 1)^3,
+    averaged over ``subsets`` random subsets of ``subset_size`` samples from each set (drawn without
+    replacement, as torch-fidelity does). Returns ``(mean, std)`` (std with ddof=0). ``subset_size=None``
+    uses both whole sets once (std 0). A ``subset_size`` larger than a set raises ``ValueError``."""
+    a, b = _features(features_a, "features_a"), _features(features_b, "features_b")
+    _same_width(a, b)
+    if subset_size is None:
+        return _mmd2_unbiased(a, b), 0.0
+    if subset_size < 2:
+        raise ValueError(f"subset_size must be at least 2, got {subset_size}")
+    if subset_size > min(len(a), len(b)):
+        raise ValueError(
+            f"subset_size={subset_size} is larger than a feature set ({len(a)} and {len(b)} samples); "
+            "pass a smaller subset_size, or subset_size=None to use the whole sets"
+        )
+    if subsets < 1:
+        raise ValueError(f"subsets must be positive, got {subsets}")
+    rng = np.random.RandomState(seed)
+    values = []
+    for _ in range(subsets):
+        x = a[rng.choice(len(a), subset_size, replace=False)]
+        y = b[rng.choice(len(b), subset_size, replace=False)]
+        values.append(_mmd2_unbiased(x, y))
+    return float(np.mean(values)), float(np.std(values))
+
+
+def inception_score(probs, splits: int = 10, seed: int = 0):
+    """Inception Score exp(E_x KL(p(y|x) || p(y))) of class probabilities ``(N, classes)``, computed on
+    ``splits`` equal parts after a seeded shuffle (so input sorted by class scores the same), with
+    p(y) the mean prediction within each part. Returns ``(mean, std)`` over the parts (ddof=0), as
+    torch-fidelity does. Ranges from 1 to the number of classes."""
+    p = _features(probs, "probs", min_rows=max(2, splits))
+    if np.any(p < 0) or not np.allclose(p.sum(axis=1), 1.0, atol=1e-4):
+        raise ValueError("probs must be class probabilities: non-negative rows that sum to 1 (apply softmax)")
+    if splits < 1:
+        raise ValueError(f"splits must be positive, got {splits}")
+    p = p[np.random.RandomState(seed).permutation(len(p))]
+    n = len(p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_p = np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), 0.0)
+    scores = []
+    for i in range(splits):
+        part, log_part = p[i * n // splits:(i + 1) * n // splits], log_p[i * n // splits:(i + 1) * n // splits]
+        marginal = part.mean(axis=0)
+        log_marginal = np.log(np.where(marginal > 0, marginal, 1.0))
+        kl = (part * (log_part - log_marginal)).sum(axis=1).mean()
+        scores.append(np.exp(kl))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def _pairwise_distances(x, y, chunk=2048):
+    """Euclidean distances (len(x), len(y)), in row chunks to bound memory."""
+    yy = (y * y).sum(1)
+    out = np.empty((len(x), len(y)))
+    for i in range(0, len(x), chunk):
+        xi = x[i:i + chunk]
+        d2 = (xi * xi).sum(1)[:, None] - 2 * xi @ y.T + yy[None, :]
+        out[i:i + chunk] = np.sqrt(np.clip(d2, 0, None))
+    return out
+
+
+def _radii(x, k):
+    # distance to the k-th nearest neighbour other than the point itself (index k counts the point at 0)
+    return np.partition(_pairwise_distances(x, x), k, axis=1)[:, k]
+
+
+def precision_recall(real_features, fake_features, k: int = 3):
+    """Improved precision and recall (Kynkäänniemi et al. 2019). Each real sample gets a ball whose
+    radius is the distance to its k-th nearest real neighbour; precision is the share of fake samples
+    inside at least one real ball (distance <= radius). Recall swaps the roles. Returns
+    ``(precision, recall)``."""
+    real, fake = _features(real_features, "real_features"), _features(fake_features, "fake_features")
+    _same_width(real, fake, ("real_features", "fake_features"))
+    if k < 1 or k >= min(len(real), len(fake)):
+        raise ValueError(f"k must be between 1 and the smaller set's size - 1, got k={k} for "
+                         f"{len(real)} real and {len(fake)} fake samples")
+    real_r, fake_r = _radii(real, k), _radii(fake, k)
+    precision = (_pairwise_distances(fake, real) <= real_r[None, :]).any(axis=1).mean()
+    recall = (_pairwise_distances(real, fake) <= fake_r[None, :]).any(axis=1).mean()
+    return float(precision), float(recall)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Inception-v3 features, for users who can download its ImageNet weights (the standard FID features).
+def inception_features(images, weights="imagenet", batch_size: int = 50) -> np.ndarray:
+    """2048-D pool features of Keras' InceptionV3 for uint8 MNIST-style images ``(N, 28, 28)``: grey is
+    repeated to RGB, resized to 299x299 (bilinear), scaled with ``inception_v3.preprocess_input``.
+
+    ``weights="imagenet"`` downloads the weights once (about 90 MB) into ``~/.keras/models``; without the
+    internet this raises an error that says what to do. ``weights=None`` gives an untrained network, for
+    tests. Note: the published FID uses the TF1 Inception graph of TTUR; Keras' InceptionV3 is a close but
+    not identical network, so compare numbers only with numbers computed the same way."""
+    import keras
+    import tensorflow as tf
+
+    x = data.check_images(images)
+    try:
+        net = keras.applications.InceptionV3(include_top=False, pooling="avg", weights=weights,
+                                             input_shape=(299, 299, 3))
+    except Exception as err:  # noqa: BLE001 - any download failure gets the same advice
+        raise RuntimeError(
+            "could not load the InceptionV3 ImageNet weights (no internet?). Download them once on a machine "
+            "with internet (they are cached in ~/.keras/models), or use the shipped classifier's features: "
+            f"helpers.metrics.features(images). Original error: {err}"
+        ) from err
+    out = []
+    for i in range(0, len(x), batch_size):
+        batch = tf.image.resize(tf.image.grayscale_to_rgb(tf.constant(x[i:i + batch_size], tf.float32)), (299, 299))
+        batch = keras.applications.inception_v3.preprocess_input(batch)
+        out.append(np.asarray(net(batch, training=False), np.float64))
+    return np.concatenate(out)
+
+
+def evaluate(fake_images, real_images, subset_size: int = 1000, subsets: int = 100, seed: int = 0) -> dict:
+    """Every metric of the evaluation chapter for uint8 images ``(N, 28, 28)`` against real ones, on the
+    shipped classifier's features (FID, KID, precision/recall) and class probabilities (IS)."""
+    fake_f, fake_logits = _predict(fake_images)
+    real_f = _predict(real_images)[0]
+    fake_p = np.exp(fake_logits - fake_logits.max(1, keepdims=True))
+    fake_p /= fake_p.sum(1, keepdims=True)
+    size = min(subset_size, len(fake_f), len(real_f))
+    kid_mean, kid_std = kid(real_f, fake_f, subsets=subsets, subset_size=size, seed=seed)
+    is_mean, is_std = inception_score(fake_p, splits=min(10, len(fake_p) // 2), seed=seed)
+    precision, recall = precision_recall(real_f, fake_f)
+    return {"fid": fid(real_f, fake_f), "kid": kid_mean, "kid_std": kid_std, "kid_subset_size": size,
+            "is": is_mean, "is_std": is_std, "precision": precision, "recall": recall,
+            "n_fake": len(fake_f), "n_real": len(real_f), "features": "helpers MNIST classifier (128-D)"}

@@ -1,7 +1,11 @@
-"""Network builders: the article's GAN networks (as printed, and corrected) and a DCGAN.
+"""Network builders: the article's GAN networks (as printed, and corrected), a DCGAN, and a
+convolutional VAE's encoder and decoder.
 
 Introduced in the hands-on GAN chapter (``03_gan_mnist``). Generators map ``(B, z_dim)`` noise to
 ``(B, 28, 28, 1)`` images in ``[-1, 1]`` (tanh); discriminators map images to one *logit* per image.
+The VAE builders (hands-on VAE chapter, ``05_vae_mnist``) work on images in ``[0, 1]``: the encoder maps
+them to ``2 * latent_dim`` numbers (the mean and the log-variance of q(z|x)), the decoder maps ``z`` to
+one Bernoulli *logit* per pixel.
 """
 from __future__ import annotations
 
@@ -148,4 +152,37 @@ def dcgan_discriminator(width: int = 64, img_shape=IMG_SHAPE) -> keras.Sequentia
             layers.Dense(1, kernel_initializer=_init()),
         ],
         name="dcgan_discriminator",
+    )
+
+
+def vae_encoder(latent_dim: int = 16, width: int = 32, img_shape=IMG_SHAPE) -> keras.Sequential:
+    """Convolutional VAE encoder: two stride-2 convolutions (28 -> 14 -> 7), a dense layer, then
+    ``2 * latent_dim`` outputs, the mean and the log-variance of the diagonal Gaussian q(z|x)."""
+    return keras.Sequential(
+        [
+            keras.Input(img_shape),
+            layers.Conv2D(width, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2D(2 * width, 3, strides=2, padding="same", activation="relu"),
+            layers.Flatten(),
+            layers.Dense(8 * width, activation="relu"),
+            layers.Dense(2 * latent_dim, dtype="float32"),  # statistics of q(z|x), kept in float32
+        ],
+        name="vae_encoder",
+    )
+
+
+def vae_decoder(latent_dim: int = 16, width: int = 32) -> keras.Sequential:
+    """Convolutional VAE decoder, the encoder mirrored: dense, reshape to 7x7, two stride-2 transposed
+    convolutions (7 -> 14 -> 28), one Bernoulli logit per pixel."""
+    return keras.Sequential(
+        [
+            keras.Input((latent_dim,)),
+            layers.Dense(8 * width, activation="relu"),
+            layers.Dense(7 * 7 * 2 * width, activation="relu"),
+            layers.Reshape((7, 7, 2 * width)),
+            layers.Conv2DTranspose(2 * width, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2DTranspose(width, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2D(1, 3, padding="same", dtype="float32"),  # logits
+        ],
+        name="vae_decoder",
     )

@@ -1,7 +1,8 @@
-"""Keras-3-native training: a ``GAN`` model with its own ``train_step``, and the callbacks every long run
-uses (fixed-noise sample grids, CSV log, checkpoint/resume, NaN guard).
+"""Keras-3-native training: ``GAN`` and ``VAE`` models with their own ``train_step``, and the callbacks
+every long run uses (fixed-noise sample grids, CSV log, checkpoint/resume, NaN guard).
 
-Introduced in the hands-on GAN chapter (``03_gan_mnist``); the VAE chapters reuse the callbacks.
+Introduced in the hands-on GAN chapter (``03_gan_mnist``); the VAE chapters (``04_vae_math``,
+``05_vae_mnist``) add the VAE's loss terms and model and reuse the callbacks unchanged.
 """
 from __future__ import annotations
 
@@ -42,8 +43,10 @@ def _bce(labels, logits):
 
 # ------------------------------------------------------------------------------------------------- GAN
 class GAN(keras.Model):
-    """A GAN as one ``keras.Model``: ``fit`` alternates one discriminator and one generator update per
-    batch. The discriminator must output logits.
+    """A GAN as one ``keras.Model``: ``fit`` makes one discriminator and one generator update per batch,
+    both from the same forward pass (as the TensorFlow DCGAN tutorial does; Goodfellow et al.'s
+    Algorithm 1 recomputes the fakes' logits with the updated discriminator first, which costs one more
+    forward pass per step). The discriminator must output logits.
 
     ``compile(d_optimizer, g_optimizer, g_loss="non_saturating" | "saturating", label_smoothing=0.0)``.
     ``label_smoothing`` is one-sided: real targets become ``1 - label_smoothing``, fake stay 0.
@@ -60,7 +63,7 @@ class GAN(keras.Model):
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real")  # mean D(x) on real images
-        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")  # mean D(G(z)) before the D update
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")  # mean D(G(z)) on the step's fakes
         self.built = True  # both networks are built; fit must not probe call() with images
 
     def compile(self, d_optimizer, g_optimizer, g_loss="non_saturating", label_smoothing=0.0, **kwargs):
@@ -99,31 +102,153 @@ class GAN(keras.Model):
         n = tf.shape(real)[0]
         per_replica = 1.0 / _replicas()  # gradients are summed over replicas
 
-        with tf.GradientTape() as tape:
+        # One forward pass serves both players: the discriminator's gradient and the generator's
+        # gradient (through the discriminator) are taken from it and applied together.
+        with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
             fake = self.generator(self.noise(n), training=True)
             real_logits = self.discriminator(real, training=True)
             fake_logits = self.discriminator(fake, training=True)
             real_target = tf.fill(tf.shape(real_logits), 1.0 - self.label_smoothing)
             d_loss = _bce(real_target, real_logits) + _bce(tf.zeros_like(fake_logits, tf.float32), fake_logits)
-            scaled = d_loss * per_replica
-        grads = tape.gradient(scaled, self.discriminator.trainable_variables)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
-
-        with tf.GradientTape() as tape:
-            logits = self.discriminator(self.generator(self.noise(n), training=True), training=True)
             if self.g_loss_kind == "non_saturating":  # -log D(G(z))
-                g_loss = _bce(tf.ones_like(logits, tf.float32), logits)
+                g_loss = _bce(tf.ones_like(fake_logits, tf.float32), fake_logits)
             else:  # log(1 - D(G(z))), the minimax form
-                g_loss = -_bce(tf.zeros_like(logits, tf.float32), logits)
-            scaled = g_loss * per_replica
-        grads = tape.gradient(scaled, self.generator.trainable_variables)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+                g_loss = -_bce(tf.zeros_like(fake_logits, tf.float32), fake_logits)
+            d_scaled, g_scaled = d_loss * per_replica, g_loss * per_replica
+        d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
+        g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
+        self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
 
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.d_real_tracker.update_state(tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32))))
         self.d_fake_tracker.update_state(tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32))))
         return {m.name: m.result() for m in self.metrics}
+
+
+def make_gan(generator, discriminator, seed: int = 0, lr: float = 2e-4, jit_compile: bool | None = None,
+             **compile_kwargs) -> GAN:
+    """A compiled :class:`GAN` with the DCGAN paper's optimiser: Adam(lr=2e-4, beta_1=0.5) for both
+    players. ``jit_compile=None`` takes the measured per-device choice (:func:`device_choices`)."""
+    if jit_compile is None:
+        jit_compile = device_choices()["jit_compile"]
+    gan = GAN(generator, discriminator, seed=seed)
+    gan.compile(keras.optimizers.Adam(lr, beta_1=0.5), keras.optimizers.Adam(lr, beta_1=0.5),
+                jit_compile=jit_compile, **compile_kwargs)
+    return gan
+
+
+# ------------------------------------------------------------------------------------------------- VAE
+def gaussian_kl(mean, log_var):
+    """KL( N(mean, diag(exp(log_var))) || N(0, I) ) per example, in nats, in closed form:
+    0.5 * sum_j (mean_j^2 + exp(log_var_j) - log_var_j - 1). Derived in the VAE math chapter."""
+    mean, log_var = tf.cast(mean, tf.float32), tf.cast(log_var, tf.float32)
+    return 0.5 * tf.reduce_sum(tf.square(mean) + tf.exp(log_var) - log_var - 1.0, axis=-1)
+
+
+def bernoulli_nll(x, logits):
+    """-log p(x|z) per example, in nats, for a decoder that puts a Bernoulli with the given logits on
+    every pixel: the binary cross-entropy summed over pixels (not averaged). ``x`` in [0, 1]."""
+    x, logits = tf.cast(x, tf.float32), tf.cast(logits, tf.float32)
+    per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)
+    return tf.reduce_sum(tf.reshape(per_pixel, [tf.shape(x)[0], -1]), axis=1)
+
+
+class VAE(keras.Model):
+    """A variational autoencoder as one ``keras.Model``: a Gaussian encoder q(z|x) (outputs the mean and
+    log-variance), the reparameterisation z = mean + exp(log_var / 2) * eps, a Bernoulli decoder p(x|z)
+    (outputs logits), a standard normal prior. ``fit`` minimises ``recon + beta * kl`` averaged over the
+    batch, one objective for both networks; ``evaluate`` reports the same terms on held-out data.
+
+    Tracked (per example, in nats): ``loss`` (the objective), ``neg_elbo`` (= recon + kl, a bound on
+    -log p(x)), ``recon`` (-E_q log p(x|z), one sample of z) and ``kl`` (KL(q(z|x) || p(z)), closed form).
+    """
+
+    scale = "unit"  # images live in [0, 1]
+
+    def __init__(self, encoder, decoder, beta: float = 1.0, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.decoder = encoder, decoder
+        self.z_dim = int(decoder.input_shape[-1])
+        if int(encoder.output_shape[-1]) != 2 * self.z_dim:
+            raise ValueError(
+                f"the encoder must output 2 * latent_dim = {2 * self.z_dim} numbers (mean and log-variance) "
+                f"for a decoder with latent_dim {self.z_dim}; it outputs {encoder.output_shape[-1]}"
+            )
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        self.beta = float(beta)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = [keras.metrics.Mean(name=n) for n in ("loss", "neg_elbo", "recon", "kl")]
+        self.built = True
+
+    def compile(self, optimizer, **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        self.optimizer.build(self.trainable_variables)  # in the caller's (strategy) scope
+
+    @property
+    def metrics(self):
+        return self.trackers
+
+    def optimizer_pairs(self):
+        return [(self.optimizer, self)]
+
+    def encode(self, x, training=False):
+        """Mean and log-variance of q(z|x), float32, each ``(B, latent_dim)``."""
+        mean, log_var = tf.split(tf.cast(self.encoder(x, training=training), tf.float32), 2, axis=-1)
+        return mean, log_var
+
+    def sample_z(self, mean, log_var):
+        """The reparameterisation trick: a sample of q(z|x) that is a differentiable function of
+        mean and log_var, with the randomness in eps ~ N(0, I)."""
+        eps = keras.random.normal((tf.shape(mean)[0], self.z_dim), seed=self.seed_generator)
+        return mean + tf.exp(0.5 * log_var) * eps
+
+    def generate(self, z):
+        """Decoded means (pixel probabilities in [0, 1]) for latent codes ``z``."""
+        return tf.sigmoid(tf.cast(self.decoder(z, training=False), tf.float32))
+
+    def call(self, x, training=False):
+        """Reconstructions: the decoded mean at z = mean of q(z|x)."""
+        return self.generate(self.encode(x, training=training)[0])
+
+    def _terms(self, x, training):
+        mean, log_var = self.encode(x, training=training)
+        logits = self.decoder(self.sample_z(mean, log_var), training=training)
+        recon = tf.reduce_mean(bernoulli_nll(x, logits))
+        kl = tf.reduce_mean(gaussian_kl(mean, log_var))
+        return recon + self.beta * kl, recon, kl
+
+    def _record(self, loss, recon, kl):
+        for tracker, value in zip(self.trackers, (loss, recon + kl, recon, kl)):
+            tracker.update_state(value)
+        return {m.name: m.result() for m in self.trackers}
+
+    def train_step(self, x):
+        if isinstance(x, tuple):
+            x = x[0]
+        with tf.GradientTape() as tape:
+            loss, recon, kl = self._terms(x, training=True)
+            scaled = loss / _replicas()  # gradients are summed over replicas
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return self._record(loss, recon, kl)
+
+    def test_step(self, x):
+        if isinstance(x, tuple):
+            x = x[0]
+        return self._record(*self._terms(x, training=False))
+
+
+def make_vae(encoder, decoder, beta: float = 1.0, seed: int = 0, lr: float = 1e-3,
+             jit_compile: bool | None = None, **compile_kwargs) -> VAE:
+    """A compiled :class:`VAE` with Adam(lr). ``jit_compile=None`` takes :func:`device_choices`'."""
+    if jit_compile is None:
+        jit_compile = device_choices()["jit_compile"]
+    vae = VAE(encoder, decoder, beta=beta, seed=seed)
+    vae.compile(keras.optimizers.Adam(lr), jit_compile=jit_compile, **compile_kwargs)
+    return vae
 
 
 # ------------------------------------------------------------------------------------------- callbacks

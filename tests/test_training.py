@@ -36,9 +36,8 @@ def test_dcgan_shapes():
 
 
 def _gan(width=16, **compile_kw):
-    gan = training.GAN(models.dcgan_generator(32, width), models.dcgan_discriminator(width), seed=0)
-    gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5), **compile_kw)
-    return gan
+    return training.make_gan(models.dcgan_generator(32, width), models.dcgan_discriminator(width), seed=0,
+                             **compile_kw)
 
 
 def test_gan_trains_both_players_and_moves_toward_the_data(mnist):
@@ -50,14 +49,14 @@ def test_gan_trains_both_players_and_moves_toward_the_data(mnist):
     real_mean = x[:2000].astype(np.float32).mean(0) / 127.5 - 1
     before_g = [w.numpy().copy() for w in gan.generator.trainable_weights]
     dist_before = np.abs(gan.generate(z).numpy()[..., 0].mean(0) - real_mean).mean()
-    hist = gan.fit(ds, steps_per_epoch=150, epochs=1, verbose=0).history
+    hist = gan.fit(ds, steps_per_epoch=150, epochs=2, shuffle=False, verbose=0).history
     dist_after = np.abs(gan.generate(z).numpy()[..., 0].mean(0) - real_mean).mean()
     assert set(hist) == {"d_loss", "g_loss", "d_real", "d_fake"}
     assert all(np.isfinite(v[-1]) for v in hist.values())
     assert hist["d_loss"][-1] < np.log(4)  # the discriminator beats chance (ln 4 is the loss at D = 1/2)
     assert hist["d_real"][-1] > hist["d_fake"][-1]
     assert any(not np.allclose(a, b.numpy()) for a, b in zip(before_g, gan.generator.trainable_weights))
-    assert dist_after < 0.9 * dist_before  # the mean sample has moved toward the mean digit
+    assert dist_after < 0.5 * dist_before  # the mean sample has moved toward the mean digit (0.74 -> 0.15)
 
 
 def test_gan_compile_rejects_bad_options():
@@ -88,16 +87,17 @@ def _read_log(path):
         return list(csv.DictReader(f))
 
 
-def test_cli_trains_resumes_exactly_and_samples(tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind, losses", [("dcgan", {"d_loss", "g_loss"}), ("vae", {"neg_elbo", "val_neg_elbo"})])
+def test_cli_trains_resumes_exactly_and_samples(tmp_path, monkeypatch, kind, losses):
     """A run stopped after 20 steps and resumed to 40 ends with the same weights as 40 steps straight."""
-    monkeypatch.setitem(cli.RECIPES["dcgan"], "width", 8)
+    monkeypatch.setitem(cli.RECIPES[kind], "width", 8)
     common = ["--batch-size", "32", "--log-every", "10", "--seed", "3"]
     straight, resumed = str(tmp_path / "a"), str(tmp_path / "b")
-    assert cli.main(["train", "dcgan", "--out", straight, "--steps", "40", *common]) == 0
-    assert cli.main(["train", "dcgan", "--out", resumed, "--steps", "20", *common]) == 0
+    assert cli.main(["train", kind, "--out", straight, "--steps", "40", *common]) == 0
+    assert cli.main(["train", kind, "--out", resumed, "--steps", "20", *common]) == 0
     with pytest.raises(SystemExit, match="--resume"):
-        cli.main(["train", "dcgan", "--out", resumed, "--steps", "40", *common])
-    assert cli.main(["train", "dcgan", "--out", resumed, "--steps", "40", "--resume", *common]) == 0
+        cli.main(["train", kind, "--out", resumed, "--steps", "40", *common])
+    assert cli.main(["train", kind, "--out", resumed, "--steps", "40", "--resume", *common]) == 0
 
     a = keras.models.load_model(os.path.join(straight, "generator.keras"))
     b = keras.models.load_model(os.path.join(resumed, "generator.keras"))
@@ -105,13 +105,13 @@ def test_cli_trains_resumes_exactly_and_samples(tmp_path, monkeypatch):
         np.testing.assert_allclose(wa.numpy(), wb.numpy(), rtol=1e-5, atol=1e-6)
     log = _read_log(os.path.join(resumed, "log.csv"))
     assert [int(r["step"]) for r in log] == [10, 20, 30, 40]
-    assert {"d_loss", "g_loss", "images_per_s"} <= set(log[0])
+    assert losses | {"images_per_s"} <= set(log[0])
     assert len(os.listdir(os.path.join(resumed, "samples"))) == 4
 
     npy = str(tmp_path / "s.npy")
     assert cli.main(["sample", resumed, "--n", "1500", "--out", npy]) == 0
     s = np.load(npy)
-    assert s.shape == (1500, 28, 28) and s.dtype == np.uint8
+    assert s.shape == (1500, 28, 28) and s.dtype == np.uint8 and s.max() > s.min()
     with pytest.raises(SystemExit, match="train first"):
         cli.main(["sample", str(tmp_path / "nothing"), "--out", npy])
 
@@ -133,14 +133,17 @@ def test_gan_runs_under_mirrored_strategy_on_two_logical_cpus():
         from helpers import data, models, training
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         with strategy.scope():
-            gan = training.GAN(models.dcgan_generator(16, 8), models.dcgan_discriminator(8))
-            gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+            gan = training.make_gan(models.dcgan_generator(16, 8), models.dcgan_discriminator(8))
         x = np.random.default_rng(0).integers(0, 256, (128, 28, 28), dtype=np.uint8)
         before = gan.generator.trainable_weights[0].numpy().copy()
         h = gan.fit(data.make_dataset(x, batch_size=32), epochs=1, verbose=0).history
         assert strategy.num_replicas_in_sync == 2
         assert all(np.isfinite(v[-1]) for v in h.values()), h
         assert not np.allclose(before, gan.generator.trainable_weights[0].numpy())
+        with strategy.scope():
+            vae = training.make_vae(models.vae_encoder(4, 8), models.vae_decoder(4, 8))
+        h = vae.fit(data.make_dataset(x, batch_size=32, scale="unit"), epochs=1, verbose=0).history
+        assert np.isfinite(h["neg_elbo"][-1]), h
         print("OK", strategy.num_replicas_in_sync)
         """
     )

@@ -1,0 +1,77 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import data, models, training
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return data.load_mnist(source="offline", verbose=False)
+
+
+def test_gaussian_kl_closed_form_matches_monte_carlo():
+    """KL(q || N(0, I)) in closed form against E_q[log q(z) - log p(z)] estimated from 200,000 samples."""
+    rng = np.random.default_rng(0)
+    mean = rng.normal(0, 1.0, (5, 4))
+    log_var = rng.normal(0, 0.7, (5, 4))
+    closed = training.gaussian_kl(mean, log_var).numpy()
+    for m, lv, kl in zip(mean, log_var, closed):
+        sd = np.exp(0.5 * lv)
+        eps = rng.standard_normal((200_000, 4))
+        z = m + sd * eps
+        log_q = np.sum(-0.5 * eps**2 - np.log(sd) - 0.5 * np.log(2 * np.pi), axis=1)
+        log_p = np.sum(-0.5 * z**2 - 0.5 * np.log(2 * np.pi), axis=1)
+        terms = log_q - log_p
+        se = terms.std(ddof=1) / np.sqrt(len(terms))
+        assert abs(terms.mean() - kl) < 4 * se, (terms.mean(), kl, se)
+    assert training.gaussian_kl(np.zeros((2, 3)), np.zeros((2, 3))).numpy() == pytest.approx([0, 0])
+    # one dimension, mean 1, variance e: 0.5 * (1 + e - 1 - 1)
+    assert training.gaussian_kl([[1.0]], [[1.0]]).numpy()[0] == pytest.approx(0.5 * (np.e - 1), rel=1e-6)
+
+
+def test_bernoulli_nll_is_the_summed_cross_entropy():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, (3, 28, 28, 1)).astype("float32")
+    logits = rng.normal(0, 2, (3, 28, 28, 1)).astype("float32")
+    p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    expected = -(x * np.log(p) + (1 - x) * np.log(1 - p)).reshape(3, -1).sum(1)
+    np.testing.assert_allclose(training.bernoulli_nll(x, logits).numpy(), expected, rtol=1e-5)
+
+
+def test_vae_builders_and_bad_pairing():
+    enc, dec = models.vae_encoder(8, 8), models.vae_decoder(8, 8)
+    assert enc.output_shape == (None, 16) and dec.output_shape == (None, 28, 28, 1)
+    with pytest.raises(ValueError, match="2 \\* latent_dim"):
+        training.VAE(models.vae_encoder(4, 8), dec)
+    with pytest.raises(ValueError, match="beta"):
+        training.VAE(enc, dec, beta=-1)
+
+
+def test_held_out_negative_elbo_falls_and_adds_up(mnist):
+    (x, _), (xt, _) = mnist
+    tf.keras.utils.set_random_seed(0)
+    vae = training.make_vae(models.vae_encoder(8, 8), models.vae_decoder(8, 8), seed=0)
+    held_out = data.make_dataset(xt, batch_size=500, scale="unit", shuffle=False, drop_remainder=False)
+    before = vae.evaluate(held_out, verbose=0, return_dict=True)
+    history = vae.fit(data.make_dataset(x, batch_size=64, scale="unit").repeat(), steps_per_epoch=20, epochs=3,
+                      validation_data=held_out, shuffle=False, verbose=0).history
+    after = vae.evaluate(held_out, verbose=0, return_dict=True)
+    val = history["val_neg_elbo"]
+    assert before["neg_elbo"] > 500 and after["neg_elbo"] < 0.6 * before["neg_elbo"], (before, after)
+    assert val[-1] < val[0], val
+    assert after["neg_elbo"] == pytest.approx(after["recon"] + after["kl"], rel=1e-5)
+    assert after["kl"] > 0
+    recon = vae(xt[:8, ..., None].astype("float32") / 255).numpy()
+    assert recon.shape == (8, 28, 28, 1) and recon.min() >= 0 and recon.max() <= 1
+
+
+def test_vae_nan_guard(tmp_path):
+    bad = tf.data.Dataset.from_tensor_slices(np.full((64, 28, 28, 1), np.nan, np.float32)).batch(16)
+    vae = training.make_vae(models.vae_encoder(4, 8), models.vae_decoder(4, 8))
+    ckpt = str(tmp_path / "ckpt")
+    with pytest.raises(training.TrainingDiverged):
+        vae.fit(bad, epochs=2, verbose=0, callbacks=[training.NaNGuard(ckpt), training.Checkpoint(ckpt)])
+    assert not os.path.exists(ckpt)
