@@ -28,7 +28,7 @@ import time
 RECIPES = {
     "dcgan": {"steps": {"full": 10_000, "cpu": 1_800, "smoke": 20}, "batch_size": 128, "log_every": 100,
               "z_dim": 64, "width": 32, "lr": 2e-4},
-    "vae": {"steps": {"full": 10_000, "cpu": 1_500, "smoke": 20}, "batch_size": 128, "log_every": 100,
+    "vae": {"steps": {"full": 10_000, "cpu": 1_200, "smoke": 20}, "batch_size": 128, "log_every": 100,
             "z_dim": 16, "width": 32, "lr": 1e-3},
 }
 
