@@ -1,11 +1,11 @@
 """Images per second of the helpers GAN train step against a plain tf.GradientTape loop.
 
-    python benchmarks/train_step_speed.py [--steps 150] [--batch-size 128] [--width 32]
+    python benchmarks/train_step_speed.py [--steps 150] [--batch-size 128] [--width 32] [--rounds 3]
 
 The plain loop has the structure of the TensorFlow DCGAN tutorial: a @tf.function train_step with two
 tapes and two Adam optimizers, iterating over the dataset in Python. Both use the same networks
 (helpers.models.dcgan_*), batch size, data pipeline and device choices; each is warmed up, then timed
-over the same number of steps, alternating the two three times. Prints the ratio helpers / plain.
+over the same number of steps, alternating the two ``--rounds`` times. Prints the ratio helpers / plain.
 """
 import argparse
 import time
@@ -59,6 +59,7 @@ def main():
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     runtime.seed_everything(0)
     choices = training.device_choices()
@@ -75,13 +76,13 @@ def main():
     for run in runs.values():
         run(10)  # trace and warm up
     times = {k: [] for k in runs}
-    for _ in range(3):
+    for _ in range(args.rounds):
         for name, run in runs.items():
             t = time.perf_counter()
             run(args.steps)
             times[name].append(time.perf_counter() - t)
     print(f"{runtime.detect_device()}, policy {choices['policy']}, batch {args.batch_size}, "
-          f"width {args.width}, {args.steps} steps x 3 rounds")
+          f"width {args.width}, {args.steps} steps x {args.rounds} rounds")
     ips = {}
     for name, ts in times.items():
         ips[name] = args.steps * args.batch_size / np.median(ts)
