@@ -1,6 +1,6 @@
 """Images per second of the helpers GAN train step against a plain tf.GradientTape loop.
 
-    python benchmarks/train_step_speed.py [--steps 150] [--batch-size 128] [--width 32] [--rounds 3]
+    python benchmarks/train_step_speed.py [--steps 150] [--batch-size 128] [--width 32] [--rounds 3] [--steps-per-execution 1]
 
 The plain loop has the structure of the TensorFlow DCGAN tutorial: a @tf.function train_step with two
 tapes and two Adam optimizers, iterating over the dataset in Python. Both use the same networks
@@ -45,8 +45,8 @@ def plain_loop(generator, discriminator, ds, steps, z_dim):
     return run
 
 
-def helpers_loop(generator, discriminator, ds, jit):
-    gan = training.make_gan(generator, discriminator, jit_compile=jit)
+def helpers_loop(generator, discriminator, ds, jit, steps_per_execution=1):
+    gan = training.make_gan(generator, discriminator, jit_compile=jit, steps_per_execution=steps_per_execution)
 
     def run(n):
         gan.fit(ds, steps_per_epoch=n, epochs=1, shuffle=False, verbose=0)
@@ -60,6 +60,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps-per-execution", type=int, default=1, help="Keras compile option for GAN.fit")
     args = ap.parse_args()
     runtime.seed_everything(0)
     choices = training.device_choices()
@@ -71,7 +72,8 @@ def main():
         "plain tf.GradientTape loop": plain_loop(models.dcgan_generator(z_dim, args.width),
                                                  models.dcgan_discriminator(args.width), ds, args.steps, z_dim),
         "helpers GAN.fit": helpers_loop(models.dcgan_generator(z_dim, args.width),
-                                        models.dcgan_discriminator(args.width), ds, choices["jit_compile"]),
+                                        models.dcgan_discriminator(args.width), ds, choices["jit_compile"],
+                                        args.steps_per_execution),
     }
     for run in runs.values():
         run(10)  # trace and warm up
