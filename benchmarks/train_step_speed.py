@@ -1,6 +1,6 @@
 """Images per second of the helpers GAN train step against a plain tf.GradientTape loop.
 
-    python benchmarks/train_step_speed.py [--steps 150] [--batch-size 128] [--width 32] [--rounds 3] [--steps-per-execution 1]
+    python benchmarks/train_step_speed.py [--steps 150] [--batch-size 128] [--width 32] [--rounds 3] [--steps-per-execution 10]
 
 The plain loop has the structure of the TensorFlow DCGAN tutorial: a @tf.function train_step with two
 tapes and two Adam optimizers, iterating over the dataset in Python. Both use the same networks
@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from helpers import __main__ as cli
 from helpers import data, models, runtime, training
 
 
@@ -60,7 +61,8 @@ def main():
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--steps-per-execution", type=int, default=1, help="Keras compile option for GAN.fit")
+    ap.add_argument("--steps-per-execution", type=int, default=cli.STEPS_PER_EXECUTION,
+                    help="Keras compile option for GAN.fit (default: what `python -m helpers train` uses)")
     args = ap.parse_args()
     runtime.seed_everything(0)
     choices = training.device_choices()

@@ -296,10 +296,16 @@ class NaNGuard(keras.callbacks.Callback):
     def __init__(self, checkpoint_dir: str | None = None):
         super().__init__()
         self.checkpoint_dir = checkpoint_dir
-        self._batches = 0
+        self._first_epoch = self._epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._first_epoch is None:
+            self._first_epoch = epoch
+        self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        self._batches += 1
+        # `batch` is the index of the last step done (several per call with steps_per_execution > 1)
+        self._batches = (self._epoch - self._first_epoch) * (self.params.get("steps") or 0) + batch + 1
         bad = {k: float(v) for k, v in (logs or {}).items() if not math.isfinite(float(v))}
         if bad:
             self.model.stop_training = True
@@ -308,7 +314,7 @@ class NaNGuard(keras.callbacks.Callback):
                 "learning rate." if self.checkpoint_dir else ""
             )
             raise TrainingDiverged(
-                f"Training diverged after {self._batches} steps of this run: {bad}. Nothing was saved "
+                f"Training diverged within the first {self._batches} steps of this run: {bad}. Nothing was saved "
                 f"from the diverged state.{where}"
             )
 

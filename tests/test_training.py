@@ -77,7 +77,12 @@ def test_nan_guard_stops_before_anything_is_saved(tmp_path):
     bad = tf.data.Dataset.from_tensor_slices(np.full((64, 28, 28, 1), np.nan, np.float32)).batch(16)
     gan = _gan()
     ckpt = str(tmp_path / "ckpt")
-    with pytest.raises(training.TrainingDiverged, match="diverged after 1 steps"):
+    with pytest.raises(training.TrainingDiverged, match="within the first 1 steps"):
+        gan.fit(bad, epochs=2, verbose=0, callbacks=[training.NaNGuard(ckpt), training.Checkpoint(ckpt)])
+    assert not os.path.exists(ckpt)
+    # several steps per execution (as the command line runs): caught at the end of the first block
+    gan = _gan(steps_per_execution=4)
+    with pytest.raises(training.TrainingDiverged, match="within the first 4 steps"):
         gan.fit(bad, epochs=2, verbose=0, callbacks=[training.NaNGuard(ckpt), training.Checkpoint(ckpt)])
     assert not os.path.exists(ckpt)
 
