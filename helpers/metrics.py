@@ -64,12 +64,14 @@ def _predict(images, batch_size=500):
     return np.concatenate(feats), np.concatenate(logits)
 
 
+def _softmax(logits) -> np.ndarray:
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
 def class_probabilities(images) -> np.ndarray:
     """Softmax class probabilities ``(N, 10)`` for uint8 images ``(N, 28, 28)``."""
-    logits = _predict(images)[1]
-    logits -= logits.max(axis=1, keepdims=True)
-    p = np.exp(logits)
-    return p / p.sum(axis=1, keepdims=True)
+    return _softmax(_predict(images)[1])
 
 
 def features(images) -> np.ndarray:
@@ -252,8 +254,9 @@ def precision_recall(real_features, fake_features, k: int = 3):
         raise ValueError(f"k must be between 1 and the smaller set's size - 1, got k={k} for "
                          f"{len(real)} real and {len(fake)} fake samples")
     real_r, fake_r = _radii(real, k), _radii(fake, k)
-    precision = (_pairwise_distances(fake, real) <= real_r[None, :]).any(axis=1).mean()
-    recall = (_pairwise_distances(real, fake) <= fake_r[None, :]).any(axis=1).mean()
+    between = _pairwise_distances(fake, real)  # (fake, real), used both ways
+    precision = (between <= real_r[None, :]).any(axis=1).mean()
+    recall = (between <= fake_r[:, None]).any(axis=0).mean()
     return float(precision), float(recall)
 
 
@@ -293,8 +296,7 @@ def evaluate(fake_images, real_images, subset_size: int = 1000, subsets: int = 1
     shipped classifier's features (FID, KID, precision/recall) and class probabilities (IS)."""
     fake_f, fake_logits = _predict(fake_images)
     real_f = _predict(real_images)[0]
-    fake_p = np.exp(fake_logits - fake_logits.max(1, keepdims=True))
-    fake_p /= fake_p.sum(1, keepdims=True)
+    fake_p = _softmax(fake_logits)
     size = min(subset_size, len(fake_f), len(real_f))
     kid_mean, kid_std = kid(real_f, fake_f, subsets=subsets, subset_size=size, seed=seed)
     is_mean, is_std = inception_score(fake_p, splits=min(10, len(fake_p) // 2), seed=seed)
