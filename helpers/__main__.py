@@ -76,7 +76,7 @@ def train(args) -> int:
         "z_dim": recipe["z_dim"],
         "width": recipe["width"],
         "lr": recipe["lr"],
-        "scale": {"dcgan": "tanh", "vae": "unit"}[args.kind],
+        "scale": {"dcgan": training.GAN, "vae": training.VAE}[args.kind].scale,  # the model's pixel range
         **choices,
     }
     if cfg["steps"] < 1 or cfg["batch_size"] < 1:
