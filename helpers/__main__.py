@@ -1,6 +1,8 @@
 """Command line for long runs outside notebooks.
 
     python -m helpers train dcgan|vae --out DIR [--steps N] [--batch-size B] [--seed S] [--resume]
+        [--train-size N] [--augment translation,cutout] [--width W] [--corrupt KIND:LEVEL]
+        [--imbalance S0,...,S9] [--duplicate INDEX:COPIES]
     python -m helpers sample DIR --n N --out FILE.npy [--seed S]
     python -m helpers evaluate FILE.npy [--subset-size K]
 
@@ -12,131 +14,82 @@ losses, ``val_*``), DIR/samples/*.png (fixed-noise grids), DIR/checkpoint/ (the 
 Without --steps, the budget in force (GENAI_BUDGET, else full on a GPU and cpu on a CPU) decides.
 ``evaluate`` scores such a file against real held-out digits (FID, KID, IS, precision, recall on the
 shipped classifier's features) and prints one JSON line last.
-Introduced in the hands-on GAN chapter; the VAE recipe in the hands-on VAE chapter, evaluate in the
-evaluation chapter.
+The data flags train on a changed training set, exactly as a run of the data chapter's grids
+(helpers.experiments) does. Introduced in the hands-on GAN chapter; the VAE recipe in the hands-on VAE
+chapter, evaluate in the evaluation chapter, the data flags in the data chapter.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
-import time
 
-STEPS_PER_EXECUTION = 10
-# name: (steps for the full / cpu / smoke budgets, batch size, log interval in steps)
-RECIPES = {
-    "dcgan": {"steps": {"full": 10_000, "cpu": 1_800, "smoke": 20}, "batch_size": 128, "log_every": 100,
-              "z_dim": 64, "width": 32, "lr": 2e-4},
-    "vae": {"steps": {"full": 10_000, "cpu": 1_200, "smoke": 20}, "batch_size": 128, "log_every": 100,
-            "z_dim": 16, "width": 32, "lr": 1e-3},
-}
+from .experiments import RECIPES, STEPS_PER_EXECUTION  # noqa: F401 (the CLI's recipes)
 
 
-def _build(kind: str, cfg: dict):
-    from . import models, training
+def _data_settings(args) -> dict:
+    """The data-condition flags as configuration values (see helpers.experiments.config)."""
+    def pair(text, flag, cast):
+        parts = text.split(":")
+        if len(parts) != 2:
+            raise SystemExit(f"{flag} takes two values separated by ':', got {text!r}")
+        try:
+            return [parts[0], float(parts[1])] if cast is str else [int(parts[0]), int(parts[1])]
+        except ValueError:
+            raise SystemExit(f"{flag}: could not read {text!r}")
 
-    if kind == "dcgan":
-        model = training.make_gan(
-            models.dcgan_generator(cfg["z_dim"], cfg["width"]), models.dcgan_discriminator(cfg["width"]),
-            seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"],
-            steps_per_execution=cfg["steps_per_execution"],
-        )
-        return model, model.generator
-    if kind == "vae":
-        import keras
-
-        model = training.make_vae(
-            models.vae_encoder(cfg["z_dim"], cfg["width"]), models.vae_decoder(cfg["z_dim"], cfg["width"]),
-            seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"],
-            steps_per_execution=cfg["steps_per_execution"],
-        )
-        sampler = keras.Sequential(
-            [keras.Input((cfg["z_dim"],)), model.decoder, keras.layers.Activation("sigmoid", dtype="float32")],
-            name="vae_sampler",
-        )
-        return model, sampler
-    raise SystemExit(f"unknown model {kind!r}; choose one of {', '.join(RECIPES)}")
+    out = {"train_size": args.train_size, "augment": args.augment, "width": args.width}
+    if args.corrupt:
+        out["corrupt"] = pair(args.corrupt, "--corrupt", str)
+    if args.duplicate:
+        out["duplicate"] = pair(args.duplicate, "--duplicate", int)
+    if args.imbalance:
+        try:
+            out["imbalance"] = [float(v) for v in args.imbalance.split(",")]
+        except ValueError:
+            raise SystemExit(f"--imbalance takes 10 comma-separated fractions, got {args.imbalance!r}")
+    return out
 
 
 def train(args) -> int:
-    import keras
+    from . import experiments, runtime, training
 
-    from . import data, runtime, training
-
-    recipe = RECIPES[args.kind]
-    runtime.seed_everything(args.seed)
-    choices = training.device_choices()
-    cfg = {
-        "kind": args.kind,
-        "steps": args.steps or recipe["steps"][runtime.budget()],
-        "batch_size": args.batch_size or recipe["batch_size"],
-        "seed": args.seed,
-        "z_dim": recipe["z_dim"],
-        "width": recipe["width"],
-        "lr": recipe["lr"],
-        "scale": {"dcgan": training.GAN, "vae": training.VAE}[args.kind].scale,  # the model's pixel range
-        **choices,
-    }
-    if cfg["steps"] < 1 or cfg["batch_size"] < 1:
-        raise SystemExit("--steps and --batch-size must be positive")
     out = args.out
-    ckpt = os.path.join(out, "checkpoint")
     cfg_path = os.path.join(out, "config.json")
+    settings = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "log_every": args.log_every,
+                **_data_settings(args)}
+    try:
+        cfg = experiments.config(args.kind, **settings)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}")
     if os.path.exists(cfg_path):
         with open(cfg_path) as f:
             old = json.load(f)
         if not args.resume:
             raise SystemExit(f"{out} already holds a run; pass --resume to continue it, or choose another --out.")
-        for key in ("kind", "batch_size", "seed", "z_dim", "width", "policy"):
+        for key in ("kind", "batch_size", "seed", "z_dim", "width", "policy", "augment", *experiments.DATA_KEYS):
             if old.get(key) != cfg[key]:
                 raise SystemExit(f"--resume: {key} was {old.get(key)!r} in {out}, now {cfg[key]!r}; they must match.")
-    # Several steps per call of the compiled train function: less Python per step (measured with
-    # benchmarks/train_step_speed.py --steps-per-execution). Callbacks see every block's last step.
-    cfg["steps_per_execution"] = min(STEPS_PER_EXECUTION, cfg["steps"], args.log_every or recipe["log_every"])
-    os.makedirs(out, exist_ok=True)
-    with open(cfg_path, "w") as f:
-        json.dump(cfg, f, indent=1)
-
-    keras.mixed_precision.set_global_policy(cfg["policy"])
-    model, generator = _build(args.kind, cfg)
-    spe = min(args.log_every or recipe["log_every"], cfg["steps"])
-    epochs = math.ceil(cfg["steps"] / spe)
-    initial_epoch = training.restore(model, ckpt) if args.resume else 0
-    if initial_epoch >= epochs:
-        print(f"{out} has already trained {initial_epoch * spe} steps (asked for {cfg['steps']}).")
-    (x_train, _), (x_test, _) = data.load_mnist(seed=0)
-    ds = data.make_dataset(x_train, batch_size=cfg["batch_size"], scale=cfg["scale"], seed=args.seed).repeat()
-    held_out = None
-    if args.kind == "vae":  # the held-out negative ELBO and its parts, once per log interval
-        held_out = data.make_dataset(x_test, batch_size=500, scale=cfg["scale"], shuffle=False, drop_remainder=False)
-    ds = ds.skip(initial_epoch * spe)  # the same batches, in the same order, as an uninterrupted run
-    print(
-        f"training {args.kind}: {cfg['steps']} steps of batch {cfg['batch_size']} "
-        f"(budget {runtime.budget()}, {runtime.detect_device()}, policy {cfg['policy']}, "
-        f"XLA {'on' if cfg['jit_compile'] else 'off'})" + (f", resuming at step {initial_epoch * spe}" if initial_epoch else "")
-    )
-    callbacks = [
-        training.NaNGuard(ckpt),
-        training.CSVLog(os.path.join(out, "log.csv"), cfg["batch_size"], spe),
-        training.SampleGrid(spe, out_dir=os.path.join(out, "samples")),
-        training.Checkpoint(ckpt),
-    ]
-    start = time.perf_counter()
     try:
-        model.fit(ds, steps_per_epoch=spe, epochs=epochs, initial_epoch=initial_epoch, validation_data=held_out,
-                  shuffle=False, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
+        x_train, _, _ = experiments.training_data(cfg, verbose=True)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}")
+    print(
+        f"training {args.kind}: {cfg['steps']} steps of batch {cfg['batch_size']} on {len(x_train):,} images "
+        f"(budget {runtime.budget()}, {runtime.detect_device()}, policy {cfg['policy']}, "
+        f"XLA {'on' if cfg['jit_compile'] else 'off'}"
+        + (f", augment {cfg['augment']}" if cfg["augment"] else "") + ")"
+    )
+    try:
+        _, _, seconds = experiments.train(cfg, out, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
-        print(f"\ninterrupted; the last checkpoint is in {ckpt}. Continue with the same command plus --resume.")
+        print(f"\ninterrupted; the last checkpoint is in {out}/checkpoint. Continue with the same command plus --resume.")
         return 130
     except training.TrainingDiverged as err:
         print(f"\nerror: {err}", file=sys.stderr)
         return 3
-    generator.save(os.path.join(out, "generator.keras"))
-    done = (epochs - initial_epoch) * spe
-    wall = time.perf_counter() - start
-    print(f"done: {done} steps in {wall:.0f} s ({done * cfg['batch_size'] / wall:.0f} images/s); wrote {out}")
+    print(f"done: {cfg['steps']} steps in {seconds:.0f} s of training; wrote {out}")
     return 0
 
 
@@ -197,6 +150,13 @@ def main(argv=None) -> int:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     t.add_argument("--log-every", type=int, help="steps between log rows, sample grids and checkpoints")
+    t.add_argument("--train-size", type=int, help="train on N images, stratified by class (default: all)")
+    t.add_argument("--augment", help="dcgan: differentiable augmentation of what the discriminator sees, "
+                                     "e.g. translation,cutout")
+    t.add_argument("--width", type=int, help="network width (default: the recipe's)")
+    t.add_argument("--corrupt", help="corrupt the training images: KIND:LEVEL, KIND one of noise, blur, occlude")
+    t.add_argument("--imbalance", help="keep these fractions of each class: ten comma-separated values")
+    t.add_argument("--duplicate", help="repeat one training image: INDEX:COPIES")
     s = sub.add_parser("sample", help="write generated digits to a .npy file")
     s.add_argument("dir", help="run folder written by train")
     s.add_argument("--n", type=int, default=1000)

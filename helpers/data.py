@@ -183,3 +183,126 @@ def to_uint8(images, scale: str = "tanh") -> np.ndarray:
         raise ValueError("images contain NaN or infinity; the model that made them has diverged")
     div, shift = SCALES[scale]
     return np.clip(np.rint((images - shift) * div), 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Data conditions: smaller, skewed, noisier or repetitive training sets. Introduced in the data chapter
+# (``07_data``). Pure numpy, deterministic given ``seed``; the input arrays are never modified.
+NUM_CLASSES = 10
+CORRUPTIONS = ("noise", "blur", "occlude")
+
+
+def _images_and_labels(x, y):
+    x, y = np.asarray(x), np.asarray(y)
+    check_images(x)
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"expected one label per image: {len(x)} images, labels of shape {y.shape}")
+    if len(y) and (y.min() < 0 or y.max() >= NUM_CLASSES):
+        raise ValueError(f"labels must be integers 0-{NUM_CLASSES - 1}, got {y.min()}..{y.max()}")
+    return x, y
+
+
+def subset(x, y, n: int, seed: int = 0):
+    """``n`` images, stratified: each class gets ``n // 10``, the remainder goes one each to the first
+    classes. Returns ``(x, y)`` in a shuffled order. Introduced in the data chapter.
+
+    Subsets with the same ``seed`` are nested (the 250 images of ``n=250`` are among the 500 of ``n=500``),
+    so a curve over ``n`` changes one thing at a time.
+    """
+    x, y = _images_and_labels(x, y)
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in range(NUM_CLASSES):
+        want = n // NUM_CLASSES + (c < n % NUM_CLASSES)
+        idx = np.flatnonzero(y == c)
+        if want > len(idx):
+            raise ValueError(
+                f"subset(n={n}) needs {want} images of class {c} but the set has only {len(idx)}; "
+                f"ask for at most {NUM_CLASSES * np.bincount(y, minlength=NUM_CLASSES).min()} images."
+            )
+        chosen.append(rng.permutation(idx)[:want])
+    order = rng.permutation(np.concatenate(chosen))
+    return x[order], y[order]
+
+
+def imbalance(x, y, shares, seed: int = 0):
+    """Keep, for each class ``c``, the fraction ``shares[c]`` of its images (rounded; chosen at random
+    with ``seed``). ``shares=[0.1] * 5 + [1.0] * 5`` cuts digits 0-4 to a tenth. Introduced in the data
+    chapter."""
+    x, y = _images_and_labels(x, y)
+    shares = np.asarray(shares, dtype=np.float64)
+    if shares.shape != (NUM_CLASSES,):
+        raise ValueError(f"shares must hold one fraction per class ({NUM_CLASSES}), got shape {shares.shape}")
+    if not np.all((shares >= 0) & (shares <= 1)):
+        raise ValueError(f"shares must lie in [0, 1], got {shares.tolist()}")
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in range(NUM_CLASSES):
+        idx = np.flatnonzero(y == c)
+        keep.append(rng.permutation(idx)[: int(round(shares[c] * len(idx)))])
+    order = rng.permutation(np.concatenate(keep))
+    if len(order) == 0:
+        raise ValueError("these shares keep no image at all")
+    return x[order], y[order]
+
+
+def _gaussian_blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of (N, H, W) float images, zero (black) outside the image, kernel cut at
+    4 sigma (as scipy.ndimage.gaussian_filter does)."""
+    radius = max(1, int(4.0 * sigma + 0.5))
+    t = np.arange(-radius, radius + 1)
+    k = np.exp(-0.5 * (t / sigma) ** 2)
+    k /= k.sum()
+    h, w = x.shape[1:]
+    padded = np.pad(x, ((0, 0), (radius, radius), (0, 0)))
+    x = sum(k[j] * padded[:, j : j + h, :] for j in range(len(k)))
+    padded = np.pad(x, ((0, 0), (0, 0), (radius, radius)))
+    return sum(k[j] * padded[:, :, j : j + w] for j in range(len(k)))
+
+
+def corrupt(x, kind: str, level: float, seed: int = 0) -> np.ndarray:
+    """A corrupted copy of uint8 images ``(N, 28, 28)``. Introduced in the data chapter.
+
+    - ``"noise"``: Gaussian pixel noise with standard deviation ``level * 255``, clipped to 0-255;
+    - ``"blur"``: Gaussian blur with standard deviation ``level`` pixels;
+    - ``"occlude"``: a square of side ``round(level * 28)`` at a random place in each image set to 0.
+    ``level=0`` returns an unchanged copy.
+    """
+    x = check_images(x)[..., 0]
+    if kind not in CORRUPTIONS:
+        raise ValueError(f"kind must be one of {CORRUPTIONS}, got {kind!r}")
+    level = float(level)
+    limit = 1.0 if kind == "occlude" else np.inf
+    if not 0 <= level <= limit:
+        raise ValueError(f"level for {kind!r} must be in [0, {limit}], got {level}")
+    if level == 0:
+        return x.copy()
+    rng = np.random.default_rng(seed)
+    if kind == "noise":
+        out = x + rng.normal(0.0, level * 255.0, size=x.shape)
+    elif kind == "blur":
+        out = _gaussian_blur(x.astype(np.float64), level)
+    else:
+        side = int(round(level * x.shape[1]))
+        out = x.copy()
+        tops = rng.integers(0, x.shape[1] - side + 1, size=len(x))
+        lefts = rng.integers(0, x.shape[2] - side + 1, size=len(x))
+        for img, top, left in zip(out, tops, lefts):
+            img[top : top + side, left : left + side] = 0
+        return out
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def duplicate(x, y, index: int, copies: int):
+    """The set with image ``index`` repeated ``copies`` extra times (appended at the end; the training
+    pipeline shuffles). Introduced in the data chapter, where one digit seen 100 times tests memorisation."""
+    x, y = _images_and_labels(x, y)
+    if not 0 <= int(index) < len(x):
+        raise ValueError(f"index {index} is outside the set of {len(x)} images")
+    if int(copies) < 0:
+        raise ValueError(f"copies must be >= 0, got {copies}")
+    reps = np.repeat(np.asarray([int(index)]), int(copies))
+    return np.concatenate([x, x[reps]]), np.concatenate([y, y[reps]])

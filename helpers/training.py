@@ -41,6 +41,63 @@ def _bce(labels, logits):
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
+
+# ------------------------------------------------------------------------------------ augmentation
+AUGMENTATIONS = ("translation", "cutout")
+
+
+def parse_augment(augment) -> tuple[str, ...]:
+    """``"translation,cutout"`` (or a list, or ``None`` / ``""`` for none) -> a validated tuple."""
+    if augment is None:
+        return ()
+    names = [a.strip() for a in (augment.split(",") if isinstance(augment, str) else augment) if a.strip()]
+    for name in names:
+        if name not in AUGMENTATIONS:
+            hint = (" Flips and colour changes are left out on purpose: digits are not mirror-symmetric "
+                    "and are grey." if name in ("flip", "color", "colour", "brightness") else "")
+            raise ValueError(f"unknown augmentation {name!r}; choose from {', '.join(AUGMENTATIONS)}.{hint}")
+    return tuple(dict.fromkeys(names))
+
+
+def translate(x, max_shift: int, fill, seed):
+    """Shift each image of a ``(B, H, W, C)`` batch by its own random whole number of pixels in
+    ``[-max_shift, max_shift]`` along each axis, filling the uncovered border with ``fill``.
+    Differentiable in ``x`` (a gather and a select). Introduced in the data chapter."""
+    b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+    shifts = keras.random.randint((b, 2), -max_shift, max_shift + 1, seed=seed, dtype="int32")
+    rows = tf.range(h)[None, :] - shifts[:, :1]  # source row of every output row, per image
+    cols = tf.range(w)[None, :] - shifts[:, 1:]
+    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
+    x = tf.gather(x, tf.clip_by_value(rows, 0, h - 1), axis=1, batch_dims=1)
+    x = tf.gather(x, tf.clip_by_value(cols, 0, w - 1), axis=2, batch_dims=1)
+    return tf.where(inside[..., None], x, tf.cast(fill, x.dtype))
+
+
+def cutout(x, size: int, fill, seed):
+    """Set one ``size`` x ``size`` square per image, centred at a random pixel (it may hang over the
+    edge), to ``fill``. Differentiable in ``x``. Introduced in the data chapter."""
+    b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+    centre = keras.random.randint((b, 2), 0, 2**30, seed=seed, dtype="int32") % tf.stack([h, w])
+    top, left = centre[:, :1] - size // 2, centre[:, 1:] - size // 2
+    r, c = tf.range(h)[None, :], tf.range(w)[None, :]
+    hole = ((r >= top) & (r < top + size))[:, :, None] & ((c >= left) & (c < left + size))[:, None, :]
+    return tf.where(hole[..., None], tf.cast(fill, x.dtype), x)
+
+
+def diff_augment(x, policy, fill, seed):
+    """Differentiable augmentation (Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN
+    Training"): the same random transformations applied to every image the discriminator sees, real and
+    generated, so the generator still receives gradients through them. ``translation`` shifts by up to
+    1/8 of the side, ``cutout`` blanks a square of half the side, as in the paper; ``fill`` is the
+    background (black) in the model's pixel scale. Introduced in the data chapter."""
+    side = x.shape[1]
+    for name in policy:
+        if name == "translation":
+            x = translate(x, int(side / 8 + 0.5), fill, seed)
+        elif name == "cutout":
+            x = cutout(x, int(side / 2 + 0.5), fill, seed)
+    return x
+
 # ------------------------------------------------------------------------------------------------- GAN
 class GAN(keras.Model):
     """A GAN as one ``keras.Model``: ``fit`` makes one discriminator and one generator update per batch,
@@ -50,12 +107,15 @@ class GAN(keras.Model):
 
     ``compile(d_optimizer, g_optimizer, g_loss="non_saturating" | "saturating", label_smoothing=0.0)``.
     ``label_smoothing`` is one-sided: real targets become ``1 - label_smoothing``, fake stay 0.
+    ``augment="translation,cutout"`` passes every image the discriminator sees, real and fake, through
+    :func:`diff_augment` (the data chapter); off by default.
     """
 
     scale = "tanh"  # generator outputs live in [-1, 1]
 
-    def __init__(self, generator, discriminator, seed: int = 0, **kwargs):
+    def __init__(self, generator, discriminator, seed: int = 0, augment=None, **kwargs):
         super().__init__(**kwargs)
+        self.augment = parse_augment(augment)
         self.generator = generator
         self.discriminator = discriminator
         self.z_dim = int(generator.input_shape[-1])
@@ -106,6 +166,10 @@ class GAN(keras.Model):
         # gradient (through the discriminator) are taken from it and applied together.
         with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
             fake = self.generator(self.noise(n), training=True)
+            if self.augment:  # the same kind of transformation for real and fake, each image its own draw
+                background = -1.0 if self.scale == "tanh" else 0.0
+                real = diff_augment(real, self.augment, background, self.seed_generator)
+                fake = diff_augment(fake, self.augment, background, self.seed_generator)
             real_logits = self.discriminator(real, training=True)
             fake_logits = self.discriminator(fake, training=True)
             real_target = tf.fill(tf.shape(real_logits), 1.0 - self.label_smoothing)
@@ -128,12 +192,12 @@ class GAN(keras.Model):
 
 
 def make_gan(generator, discriminator, seed: int = 0, lr: float = 2e-4, jit_compile: bool | None = None,
-             **compile_kwargs) -> GAN:
+             augment=None, **compile_kwargs) -> GAN:
     """A compiled :class:`GAN` with the DCGAN paper's optimiser: Adam(lr=2e-4, beta_1=0.5) for both
     players. ``jit_compile=None`` takes the measured per-device choice (:func:`device_choices`)."""
     if jit_compile is None:
         jit_compile = device_choices()["jit_compile"]
-    gan = GAN(generator, discriminator, seed=seed)
+    gan = GAN(generator, discriminator, seed=seed, augment=augment)
     gan.compile(keras.optimizers.Adam(lr, beta_1=0.5), keras.optimizers.Adam(lr, beta_1=0.5),
                 jit_compile=jit_compile, **compile_kwargs)
     return gan

@@ -154,3 +154,112 @@ def test_bad_images_are_clear_errors(offline):
         data.make_dataset(xtr[:10], batch_size=64)
     with pytest.raises(ValueError, match="diverged"):
         data.to_uint8(np.full((2, 28, 28), np.nan))
+
+
+# ------------------------------------------------------------------------------------- data conditions
+def test_subset_is_stratified_nested_deterministic_and_leaves_input(offline):
+    (xtr, ytr), _ = offline
+    x0, y0 = xtr.copy(), ytr.copy()
+    xs, ys = data.subset(xtr, ytr, 253, seed=4)
+    assert xs.shape == (253, 28, 28) and xs.dtype == np.uint8
+    assert np.bincount(ys, minlength=10).tolist() == [26, 26, 26, 25, 25, 25, 25, 25, 25, 25]
+    rows = {r.tobytes(): int(l) for r, l in zip(xtr, ytr)}
+    assert all(rows[r.tobytes()] == l for r, l in zip(xs, ys))  # images keep their labels
+    np.testing.assert_array_equal(xs, data.subset(xtr, ytr, 253, seed=4)[0])
+    assert not np.array_equal(np.sort(xs, axis=0), np.sort(data.subset(xtr, ytr, 253, seed=5)[0], axis=0))
+    big = {r.tobytes() for r in data.subset(xtr, ytr, 500, seed=4)[0]}
+    small = data.subset(xtr, ytr, 250, seed=4)[0]
+    assert all(r.tobytes() in big for r in small)  # same seed: the 250 are among the 500
+    assert len(set(ys[:20].tolist())) >= 5  # shuffled, not sorted by class
+    np.testing.assert_array_equal(xtr, x0)
+    np.testing.assert_array_equal(ytr, y0)
+
+
+def test_subset_errors(offline):
+    (xtr, ytr), _ = offline
+    with pytest.raises(ValueError, match="only 400"):
+        data.subset(xtr, ytr, 4010)
+    with pytest.raises(ValueError, match="at least 1"):
+        data.subset(xtr, ytr, 0)
+    with pytest.raises(ValueError, match="one label per image"):
+        data.subset(xtr, ytr[:-1], 10)
+
+
+def test_imbalance_keeps_the_shares(offline):
+    (xtr, ytr), _ = offline
+    y0 = ytr.copy()
+    shares = [0.1] * 5 + [1.0] * 4 + [0.0]
+    xi, yi = data.imbalance(xtr, ytr, shares, seed=0)
+    assert np.bincount(yi, minlength=10).tolist() == [40] * 5 + [400] * 4 + [0]
+    np.testing.assert_array_equal(yi, data.imbalance(xtr, ytr, shares, seed=0)[1])
+    np.testing.assert_array_equal(ytr, y0)
+    with pytest.raises(ValueError, match="one fraction per class"):
+        data.imbalance(xtr, ytr, [0.5] * 9)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        data.imbalance(xtr, ytr, [1.5] * 10)
+    with pytest.raises(ValueError, match="no image"):
+        data.imbalance(xtr, ytr, [0.0] * 10)
+
+
+def test_corrupt_noise_has_the_asked_std_and_stays_uint8(offline):
+    (xtr, _), _ = offline
+    x = np.full((200, 28, 28), 128, np.uint8)
+    noisy = data.corrupt(x, "noise", 0.1, seed=0)
+    assert noisy.dtype == np.uint8 and noisy.shape == x.shape
+    assert abs(noisy.astype(float).std() - 25.5) < 0.5  # std = level * 255, far from the clip
+    clipped = data.corrupt(xtr[:50], "noise", 1.0, seed=0)
+    assert clipped.min() == 0 and clipped.max() == 255
+    np.testing.assert_array_equal(noisy, data.corrupt(x, "noise", 0.1, seed=0))
+    assert not np.array_equal(noisy, data.corrupt(x, "noise", 0.1, seed=1))
+    np.testing.assert_array_equal(data.corrupt(xtr[:5], "noise", 0.0), xtr[:5])
+
+
+def test_corrupt_blur_matches_scipy(offline):
+    from scipy.ndimage import gaussian_filter
+
+    (xtr, _), _ = offline
+    x0 = xtr[:20].copy()
+    for sigma in (0.5, 1.0, 2.0):
+        ref = np.stack([gaussian_filter(im.astype(np.float64), sigma, mode="constant") for im in x0])
+        np.testing.assert_array_equal(data.corrupt(x0, "blur", sigma), np.clip(np.rint(ref), 0, 255).astype(np.uint8))
+    blurred = data.corrupt(x0, "blur", 2.0)
+    assert blurred.astype(float).sum() <= x0.astype(float).sum()  # mass only leaks out at the border
+    assert (blurred > 0).sum() > (x0 > 0).sum()  # ink spreads
+    np.testing.assert_array_equal(xtr[:20], x0)
+
+
+def test_corrupt_occlude_blanks_one_square_per_image():
+    x = np.full((50, 28, 28), 200, np.uint8)
+    occluded = data.corrupt(x, "occlude", 0.25, seed=0)
+    side = 7
+    for im in occluded:
+        rows, cols = np.nonzero(im == 0)
+        assert len(rows) == side * side
+        assert rows.max() - rows.min() == side - 1 and cols.max() - cols.min() == side - 1
+    assert (x == 200).all()
+    assert (data.corrupt(x, "occlude", 1.0) == 0).all()
+
+
+def test_corrupt_errors(offline):
+    (xtr, _), _ = offline
+    with pytest.raises(ValueError, match="kind must be one of"):
+        data.corrupt(xtr[:2], "jpeg", 0.5)
+    with pytest.raises(ValueError, match="level"):
+        data.corrupt(xtr[:2], "occlude", 1.5)
+    with pytest.raises(ValueError, match="level"):
+        data.corrupt(xtr[:2], "noise", -0.1)
+    with pytest.raises(ValueError, match="uint8"):
+        data.corrupt(xtr[:2] / 255.0, "noise", 0.1)
+
+
+def test_duplicate_repeats_one_image(offline):
+    (xtr, ytr), _ = offline
+    xd, yd = data.duplicate(xtr[:100], ytr[:100], 7, 10)
+    assert xd.shape == (110, 28, 28) and yd.shape == (110,)
+    assert sum(np.array_equal(im, xtr[7]) for im in xd) == 11
+    assert (yd[100:] == ytr[7]).all()
+    assert len(data.duplicate(xtr[:100], ytr[:100], 7, 0)[0]) == 100
+    with pytest.raises(ValueError, match="outside"):
+        data.duplicate(xtr[:100], ytr[:100], 100, 1)
+    with pytest.raises(ValueError, match="copies"):
+        data.duplicate(xtr[:100], ytr[:100], 0, -1)

@@ -1,0 +1,269 @@
+"""Runs as data: one training recipe over a grid of (condition x seed), every run cached on disk under a
+key of its whole configuration, the results returned as one tidy table (a row per run).
+
+Introduced in the data chapter (``07_data``); the command line (``python -m helpers train``) trains
+through the same :func:`train`, so any run of a grid can be reproduced outside a notebook. A re-run of a
+chapter loads what was already trained and trains only what changed; an interrupted run resumes from its
+last checkpoint.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+
+import numpy as np
+
+from . import data, runtime
+
+# Bump when the training or scoring code changes what a cached run would contain.
+CACHE_VERSION = 1
+STEPS_PER_EXECUTION = 10
+# The recipes of the command line and of the experiment grids: steps per budget, batch size, log
+# interval, network sizes, learning rate. Introduced in the hands-on GAN and VAE chapters.
+RECIPES = {
+    "dcgan": {"steps": {"full": 10_000, "cpu": 1_800, "smoke": 20}, "batch_size": 128, "log_every": 100,
+              "z_dim": 64, "width": 32, "lr": 2e-4},
+    "vae": {"steps": {"full": 10_000, "cpu": 1_200, "smoke": 20}, "batch_size": 128, "log_every": 100,
+            "z_dim": 16, "width": 32, "lr": 1e-3},
+}
+# Data conditions, applied in this order to the training split: subset, imbalance, duplicate, corrupt.
+DATA_KEYS = ("train_size", "imbalance", "duplicate", "corrupt")
+DEFAULT_CACHE = os.path.join("runs", "experiments")
+
+
+def config(kind: str, **overrides) -> dict:
+    """The whole configuration of one run: the recipe of ``kind`` for the budget in force, the device's
+    precision, and ``overrides`` (``steps``, ``batch_size``, ``seed``, ``width``, ``augment``,
+    ``train_size``, ``imbalance`` (10 shares), ``duplicate`` ([index, copies]), ``corrupt``
+    ([kind, level]), ...). Unknown keys are an error, so a typo cannot silently train the default."""
+    from . import training
+
+    if kind not in RECIPES:
+        raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(RECIPES)}")
+    recipe = RECIPES[kind]
+    cfg = {"kind": kind, "steps": recipe["steps"][runtime.budget()], "batch_size": recipe["batch_size"],
+           "log_every": recipe["log_every"], "seed": 0, "z_dim": recipe["z_dim"], "width": recipe["width"],
+           "lr": recipe["lr"], "augment": "", **{k: None for k in DATA_KEYS},
+           "scale": {"dcgan": training.GAN, "vae": training.VAE}[kind].scale, **training.device_choices()}
+    unknown = set(overrides) - set(cfg)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(cfg)}")
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    if kind != "dcgan" and cfg["augment"]:
+        raise ValueError("augment applies to the GAN's discriminator; the VAE has none")
+    cfg["augment"] = ",".join(training.parse_augment(cfg["augment"]))
+    for key in ("steps", "batch_size", "log_every"):
+        if int(cfg[key]) < 1:
+            raise ValueError(f"{key} must be a positive integer, got {cfg[key]}")
+    # json round trip: tuples become lists, so a configuration equals the one read back from disk
+    return json.loads(json.dumps(cfg))
+
+
+def training_data(cfg: dict, verbose: bool = False):
+    """The training images and labels of a run (the data conditions of ``cfg`` applied to MNIST's
+    training split) and the real held-out test images."""
+    (x, y), (x_test, _) = data.load_mnist(seed=0, verbose=verbose)
+    seed = cfg["seed"]
+    if cfg.get("train_size"):
+        x, y = data.subset(x, y, cfg["train_size"], seed=seed)
+    if cfg.get("imbalance"):
+        x, y = data.imbalance(x, y, cfg["imbalance"], seed=seed)
+    if cfg.get("duplicate"):
+        x, y = data.duplicate(x, y, *cfg["duplicate"])
+    if cfg.get("corrupt"):
+        x = data.corrupt(x, *cfg["corrupt"], seed=seed)
+    return x, y, x_test
+
+
+def build(cfg: dict):
+    """The compiled model of a run and the network ``sample`` loads (the GAN's generator; for the VAE
+    the decoder with a sigmoid, so it outputs pixel means)."""
+    import keras
+
+    from . import models, training
+
+    spe = math.gcd(STEPS_PER_EXECUTION, _interval(cfg))
+    if cfg["kind"] == "dcgan":
+        model = training.make_gan(
+            models.dcgan_generator(cfg["z_dim"], cfg["width"]), models.dcgan_discriminator(cfg["width"]),
+            seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"], augment=cfg["augment"] or None,
+            steps_per_execution=spe,
+        )
+        return model, model.generator
+    model = training.make_vae(
+        models.vae_encoder(cfg["z_dim"], cfg["width"]), models.vae_decoder(cfg["z_dim"], cfg["width"]),
+        seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"], steps_per_execution=spe,
+    )
+    sampler = keras.Sequential(
+        [keras.Input((cfg["z_dim"],)), model.decoder, keras.layers.Activation("sigmoid", dtype="float32")],
+        name="vae_sampler",
+    )
+    return model, sampler
+
+
+def _interval(cfg: dict) -> int:
+    """Steps between log rows and checkpoints: the greatest common divisor of ``steps`` and
+    ``log_every``, so that a run trains exactly ``steps`` steps in whole intervals."""
+    return math.gcd(int(cfg["steps"]), int(cfg["log_every"]))
+
+
+def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2):
+    """Train the run ``cfg`` into the folder ``out`` (config.json, log.csv, samples/, checkpoint/,
+    generator.keras) and return ``(model, x_train, seconds)``. ``resume=True`` continues from the last
+    checkpoint in ``out``. Raises :class:`helpers.training.TrainingDiverged` if a loss becomes NaN.
+    Introduced in the hands-on GAN chapter (as the command line's ``train``), moved here in the data
+    chapter."""
+    import keras
+
+    from . import training
+
+    cfg_path = os.path.join(out, "config.json")
+    ckpt = os.path.join(out, "checkpoint")
+    os.makedirs(out, exist_ok=True)
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f, indent=1)
+    x_train, _, x_test = training_data(cfg)
+    if len(x_train) < cfg["batch_size"]:
+        raise ValueError(f"the training set has {len(x_train)} images, fewer than one batch of {cfg['batch_size']}; "
+                         f"use a smaller batch_size")
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(cfg["policy"])
+    try:
+        runtime.seed_everything(cfg["seed"])
+        model, sampler = build(cfg)
+        interval = _interval(cfg)
+        epochs = cfg["steps"] // interval
+        initial_epoch = training.restore(model, ckpt) if resume else 0
+        ds = data.make_dataset(x_train, batch_size=cfg["batch_size"], scale=cfg["scale"], seed=cfg["seed"]).repeat()
+        ds = ds.skip(initial_epoch * interval)  # the same batches, in the same order, as an uninterrupted run
+        held_out = None
+        if cfg["kind"] == "vae":  # the held-out negative ELBO and its parts, once per log interval
+            held_out = data.make_dataset(x_test, batch_size=500, scale=cfg["scale"], shuffle=False,
+                                         drop_remainder=False)
+        callbacks = [
+            training.NaNGuard(ckpt),
+            training.CSVLog(os.path.join(out, "log.csv"), cfg["batch_size"], interval),
+            training.SampleGrid(interval, out_dir=os.path.join(out, "samples"), every=max(1, epochs // 10)),
+            training.Checkpoint(ckpt),
+        ]
+        start = time.perf_counter()
+        if initial_epoch < epochs:
+            model.fit(ds, steps_per_epoch=interval, epochs=epochs, initial_epoch=initial_epoch,
+                      validation_data=held_out, shuffle=False, callbacks=callbacks, verbose=verbose)
+        seconds = time.perf_counter() - start
+        sampler.save(os.path.join(out, "generator.keras"))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    return model, x_train, seconds
+
+
+def score(model, cfg: dict, x_train, n: int = 1000, seed: int = 1234) -> tuple[dict, np.ndarray]:
+    """Score a trained run against the real held-out digits: FID, KID, IS, precision/recall and the
+    class shares of ``n`` samples (shipped classifier), the copy check (median nearest-training-image
+    distance of the samples and of held-out digits, :func:`helpers.metrics.copy_distances`), and for the
+    VAE the negative ELBO on the training and held-out images. Returns ``(row, samples)``."""
+    from . import metrics
+
+    _, _, x_test = training_data({**cfg, **{k: None for k in DATA_KEYS}})
+    z = np.random.default_rng(seed).standard_normal((n, cfg["z_dim"])).astype("float32")
+    samples = data.to_uint8(np.concatenate([np.asarray(model.generate(z[i:i + 500]), np.float32)
+                                            for i in range(0, n, 500)]), cfg["scale"])
+    row = metrics.evaluate(samples, x_test)
+    row = {k: row[k] for k in ("fid", "kid", "is", "precision", "recall")}
+    rec = metrics.recognition(samples)
+    row["confidence"], row["classes"] = rec["mean_confidence"], rec["classes_at_2pct"]
+    row.update({f"share_{c}": s for c, s in enumerate(rec["class_shares"])})
+    to_train, test_to_train = metrics.copy_distances(samples, x_train, x_test)
+    row["nn_sample"], row["nn_heldout"] = float(np.median(to_train)), float(np.median(test_to_train))
+    row["copy_ratio"] = row["nn_sample"] / row["nn_heldout"]
+    if cfg["kind"] == "vae":
+        for name, x in (("train", x_train), ("test", x_test)):
+            ds = data.make_dataset(x, batch_size=500, scale=cfg["scale"], shuffle=False, drop_remainder=False)
+            row[f"neg_elbo_{name}"] = float(model.evaluate(ds, verbose=0, return_dict=True)["neg_elbo"])
+    return row, samples
+
+
+def key(cfg: dict) -> str:
+    """The cache key of a configuration: a hash of all its settings (and of :data:`CACHE_VERSION`)."""
+    text = json.dumps({"v": CACHE_VERSION, **cfg}, sort_keys=True)
+    return f"{cfg['kind']}-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
+
+
+def cache_dir(path: str | None = None) -> str:
+    """Where runs are cached: ``path``, else ``$GENAI_CACHE``, else ``runs/experiments`` (relative to
+    the working directory, i.e. beside the notebook)."""
+    return path or os.environ.get("GENAI_CACHE") or DEFAULT_CACHE
+
+
+def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
+    """Train and score one configuration, or load it from the cache if it was done before. Returns the
+    run's row: its settings, ``images`` (training images), ``images_seen`` (steps x batch), ``wall_s``
+    (training seconds, when it was trained), ``status`` (``"ok"`` or ``"diverged"``), the scores of
+    :func:`score`, ``cached`` and ``dir`` (the run folder, with ``samples.npy``)."""
+    from . import training
+
+    folder = os.path.join(cache_dir(cache), key(cfg))
+    result_path = os.path.join(folder, "result.json")
+    if os.path.exists(result_path):
+        with open(result_path) as f:
+            row = json.load(f)
+        return {**row, "cached": True, "dir": folder}
+    started = os.path.exists(os.path.join(folder, "checkpoint", "state.json"))
+    row = {**cfg, "images_seen": cfg["steps"] * cfg["batch_size"]}
+    try:
+        model, x_train, seconds = train(cfg, folder, resume=started, verbose=verbose)
+        scores, samples = score(model, cfg, x_train)
+        row.update(images=len(x_train), wall_s=seconds, status="ok", **scores)
+        np.save(os.path.join(folder, "samples.npy"), samples)
+    except training.TrainingDiverged as err:
+        row.update(status="diverged", error=str(err))
+    tmp = result_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(row, f, indent=1)
+    os.replace(tmp, result_path)  # the run counts as done only once its whole row is written
+    shutil.rmtree(os.path.join(folder, "checkpoint"), ignore_errors=True)  # finished: keep the results only
+    return {**row, "cached": False, "dir": folder}
+
+
+def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: bool = True):
+    """Run every condition with every seed and return one tidy ``pandas.DataFrame`` (a row per run, a
+    ``condition`` column with the condition's name). ``conditions`` maps a name to the settings of
+    :func:`config`, e.g. ``{"n=500": {"kind": "dcgan", "train_size": 500}}``. Cached runs load in
+    milliseconds; one progress line per run says what was trained or loaded."""
+    import pandas as pd
+
+    jobs = [(name, {**settings, "seed": seed}) for name, settings in conditions.items() for seed in seeds]
+    rows, start = [], time.perf_counter()
+    for i, (name, settings) in enumerate(jobs, 1):
+        settings = dict(settings)
+        cfg = config(settings.pop("kind"), **settings)
+        row = run(cfg, cache)
+        rows.append({"condition": name, **row})
+        if progress:
+            what = "cached" if row["cached"] else f"trained {cfg['steps']} steps in {row.get('wall_s', 0):.1f} s"
+            result = f"FID {row['fid']:.1f}" if row["status"] == "ok" else "DIVERGED"
+            print(f"[{i}/{len(jobs)}] {cfg['kind']} {name} seed {cfg['seed']}: {what}, {result} "
+                  f"({time.perf_counter() - start:.0f} s so far)", flush=True)
+    return pd.DataFrame(rows)
+
+
+def summarize(table, metrics=("fid",), by="condition", text: bool = False):
+    """Mean and standard error (std / sqrt(runs)) of ``metrics`` per ``by`` group, in the order the
+    groups first appear. ``text=True`` gives strings ``"mean ± se"`` for display."""
+    import pandas as pd
+
+    groups = table.groupby(by, sort=False)
+    out = {}
+    for m in metrics:
+        mean, se, n = groups[m].mean(), groups[m].std(ddof=1) / np.sqrt(groups[m].count()), groups[m].count()
+        if text:
+            out[m] = [f"{a:.3g} ± {b:.2g}" for a, b in zip(mean, se)]
+        else:
+            out[f"{m}_mean"], out[f"{m}_se"] = mean.values, se.values
+    frame = pd.DataFrame(out, index=mean.index)
+    frame["runs"] = n.values
+    return frame

@@ -1,0 +1,180 @@
+"""Differentiable augmentation, the cached experiment grid, and the copy check."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import data, experiments, metrics, training
+
+
+# ------------------------------------------------------------------------------------------ augmentation
+def test_translation_shifts_whole_images_and_fills_the_border():
+    import keras
+
+    x = tf.random.uniform((64, 28, 28, 1), 0.1, 1.0)
+    out = training.translate(x, 4, -1.0, keras.random.SeedGenerator(0)).numpy()
+    x = x.numpy()
+    assert out.shape == x.shape
+    moved = 0
+    for a, b in zip(x, out):
+        found = False
+        for dy in range(-4, 5):
+            for dx in range(-4, 5):
+                shifted = np.full_like(a, -1.0)
+                src = a[max(0, -dy):28 - max(0, dy), max(0, -dx):28 - max(0, dx)]
+                shifted[max(0, dy):max(0, dy) + src.shape[0], max(0, dx):max(0, dx) + src.shape[1]] = src
+                if np.array_equal(shifted, b):
+                    found, moved = True, moved + (dy != 0 or dx != 0)
+        assert found, "every output is its input shifted by at most 4 pixels, border filled"
+    assert moved > 50  # most images actually move (1 in 81 stays put)
+
+
+def test_cutout_blanks_a_square_of_half_the_side():
+    import keras
+
+    x = tf.ones((32, 28, 28, 1))
+    out = training.cutout(x, 14, -1.0, keras.random.SeedGenerator(1)).numpy()[..., 0]
+    for im in out:
+        rows, cols = np.nonzero(im == -1.0)
+        assert 0 < len(rows) <= 14 * 14
+        assert rows.max() - rows.min() <= 13 and cols.max() - cols.min() <= 13
+        assert len(rows) == (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)  # a rectangle
+    assert ((out == -1.0).sum(axis=(1, 2)) == 14 * 14).mean() > 0.1  # about 29% lie fully inside (centre in 7..20)
+
+
+def test_augmentation_lets_gradients_through_and_off_is_identity():
+    import keras
+
+    x = tf.Variable(tf.random.uniform((8, 28, 28, 1)))
+    with tf.GradientTape() as tape:
+        y = training.diff_augment(x, ("translation", "cutout"), 0.0, keras.random.SeedGenerator(0))
+        loss = tf.reduce_sum(y * y)
+    grad = tape.gradient(loss, x).numpy()
+    assert np.isfinite(grad).all() and (grad != 0).mean() > 0.3
+    # every output pixel is one input pixel or the fill (0): d/dx sum(y^2) sends 2y back to its source
+    np.testing.assert_allclose(grad.sum(), 2 * y.numpy().sum(), rtol=1e-4)
+    assert (grad == 0).mean() > 0.05  # pixels cut away or shifted out get no gradient
+    assert training.diff_augment(x, (), 0.0, keras.random.SeedGenerator(0)) is x
+    assert training.parse_augment("translation, cutout") == ("translation", "cutout")
+    assert training.parse_augment(None) == training.parse_augment("") == ()
+    with pytest.raises(ValueError, match="not mirror-symmetric"):
+        training.parse_augment("translation,flip")
+
+
+def test_gan_with_augmentation_trains_and_sees_augmented_images():
+    from helpers import models
+
+    x = data.load_mnist(source="offline", verbose=False)[0][0][:256]
+    gan = training.make_gan(models.dcgan_generator(8, 8), models.dcgan_discriminator(8), augment="translation,cutout",
+                            jit_compile=False)
+    assert gan.augment == ("translation", "cutout")
+    h = gan.fit(data.make_dataset(x, batch_size=64), epochs=2, verbose=0).history
+    assert all(np.isfinite(v[-1]) for v in h.values())
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        training.GAN(models.dcgan_generator(8, 8), models.dcgan_discriminator(8), augment="mixup")
+
+
+# ------------------------------------------------------------------------------------------ copy check
+def test_copy_distances_tell_copies_from_new_digits():
+    (xtr, _), (xte, _) = data.load_mnist(source="offline", verbose=False)
+    train, fresh = xtr[:1000], xte[:300]
+    copies_s, held = metrics.copy_distances(train[:300], train, fresh)
+    assert copies_s.shape == (300,) and held.shape == (300,)
+    np.testing.assert_allclose(copies_s, 0.0, atol=1e-3)  # exact copies: 0 (up to float round-off)
+    new_s, held2 = metrics.copy_distances(xte[300:600], train, fresh)
+    assert held.min() > 0
+    assert 0.8 < np.median(new_s) / np.median(held2) < 1.25  # other held-out digits look like held-out digits
+    pix_s, pix_h = metrics.copy_distances(train[:10], train, fresh, space="pixels")
+    assert pix_s.max() < 1e-6 and pix_h.min() > 1.0
+    with pytest.raises(ValueError, match="space"):
+        metrics.copy_distances(train[:10], train, fresh, space="inception")
+
+
+# ------------------------------------------------------------------------------------------- the cache
+SMALL = {"steps": 20, "batch_size": 32, "log_every": 10, "width": 8}
+
+
+def test_config_validates_and_is_json_stable():
+    cfg = experiments.config("dcgan", train_size=500, corrupt=("noise", 0.1), **SMALL)
+    assert cfg["corrupt"] == ["noise", 0.1] and cfg["train_size"] == 500 and cfg["augment"] == ""
+    assert experiments.key(cfg) == experiments.key(json.loads(json.dumps(cfg)))
+    assert experiments.key(cfg) != experiments.key({**cfg, "seed": 1})
+    with pytest.raises(ValueError, match="unknown setting"):
+        experiments.config("dcgan", train_sise=500)
+    with pytest.raises(ValueError, match="unknown model"):
+        experiments.config("diffusion")
+    with pytest.raises(ValueError, match="VAE has none"):
+        experiments.config("vae", augment="translation")
+
+
+def test_grid_trains_once_caches_and_retrains_only_what_changed(tmp_path, monkeypatch):
+    calls = []
+    real_train = experiments.train
+
+    def counting_train(cfg, out, **kw):
+        calls.append((cfg["kind"], cfg.get("train_size"), cfg["seed"]))
+        return real_train(cfg, out, **kw)
+
+    monkeypatch.setattr(experiments, "train", counting_train)
+    conditions = {"n=200": {"kind": "dcgan", "train_size": 200, **SMALL},
+                  "vae n=200": {"kind": "vae", "train_size": 200, **SMALL}}
+    table = experiments.grid(conditions, seeds=(0, 1), cache=str(tmp_path))
+    assert len(calls) == 4 and len(table) == 4
+    assert list(table["condition"]) == ["n=200", "n=200", "vae n=200", "vae n=200"]
+    assert (table["images"] == 200).all() and (table["images_seen"] == 640).all()
+    assert table["fid"].notna().all() and (table["status"] == "ok").all()
+    vae = table[table["kind"] == "vae"]
+    assert vae["neg_elbo_train"].notna().all() and vae["neg_elbo_test"].notna().all()
+    samples = np.load(os.path.join(table["dir"][0], "samples.npy"))
+    assert samples.shape == (1000, 28, 28) and samples.dtype == np.uint8
+
+    again = experiments.grid(conditions, seeds=(0, 1), cache=str(tmp_path))
+    assert len(calls) == 4 and again["cached"].all()  # the second call trains nothing
+    np.testing.assert_array_equal(again["fid"], table["fid"])
+
+    changed = {"n=200": {"kind": "dcgan", "train_size": 200, **SMALL}, "n=300": {"kind": "dcgan", "train_size": 300, **SMALL}}
+    experiments.grid(changed, seeds=(0, 1), cache=str(tmp_path))
+    assert calls[4:] == [("dcgan", 300, 0), ("dcgan", 300, 1)]  # only the new setting trains
+
+    summary = experiments.summarize(table, ["fid", "copy_ratio"])
+    assert list(summary.index) == ["n=200", "vae n=200"] and (summary["runs"] == 2).all()
+    pair = table[table["condition"] == "n=200"]["fid"]
+    assert summary.loc["n=200", "fid_se"] == pytest.approx(pair.std(ddof=1) / np.sqrt(2))
+    assert "±" in experiments.summarize(table, ["fid"], text=True).loc["n=200", "fid"]
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """A run killed after its first checkpoint continues from there and ends like an uninterrupted one."""
+    cfg = experiments.config("dcgan", train_size=200, seed=2, **SMALL)
+    folder = os.path.join(str(tmp_path), experiments.key(cfg))
+    half = {**cfg, "steps": 10}
+    experiments.train(half, folder, verbose=0)  # the first interval's checkpoint is now on disk
+    assert json.load(open(os.path.join(folder, "checkpoint", "state.json")))["epoch"] == 1
+    resumed = experiments.run(cfg, cache=str(tmp_path))
+    straight = experiments.run(cfg, cache=str(tmp_path / "fresh"))
+    assert not resumed["cached"] and resumed["status"] == "ok"
+    assert resumed["fid"] == pytest.approx(straight["fid"], rel=1e-3)
+
+
+def test_diverged_run_is_a_row_not_a_crash(tmp_path):
+    cfg = experiments.config("dcgan", train_size=200, lr=1e9, **SMALL)
+    row = experiments.run(cfg, cache=str(tmp_path))
+    assert row["status"] == "diverged" and "diverged" in row["error"]
+    assert experiments.run(cfg, cache=str(tmp_path))["cached"]
+
+
+def test_cli_trains_on_a_subset_with_augmentation(tmp_path):
+    from helpers import __main__ as cli
+
+    out = str(tmp_path / "r")
+    assert cli.main(["train", "dcgan", "--out", out, "--steps", "20", "--batch-size", "32", "--log-every", "10",
+                     "--width", "8", "--train-size", "100", "--augment", "translation,cutout"]) == 0
+    cfg = json.load(open(os.path.join(out, "config.json")))
+    assert cfg["train_size"] == 100 and cfg["augment"] == "translation,cutout" and cfg["width"] == 8
+    assert os.path.exists(os.path.join(out, "generator.keras"))
+    with pytest.raises(SystemExit, match="augment"):
+        cli.main(["train", "vae", "--out", str(tmp_path / "v"), "--augment", "translation"])
+    with pytest.raises(SystemExit, match="only 400"):
+        cli.main(["train", "dcgan", "--out", str(tmp_path / "w"), "--train-size", "5000"])
