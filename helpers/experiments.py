@@ -229,26 +229,70 @@ def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
     return {**row, "cached": False, "dir": folder}
 
 
-def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: bool = True):
+def _init_worker(threads: int) -> None:
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: bool = True, workers: int = 1):
     """Run every condition with every seed and return one tidy ``pandas.DataFrame`` (a row per run, a
     ``condition`` column with the condition's name). ``conditions`` maps a name to the settings of
     :func:`config`, e.g. ``{"n=500": {"kind": "dcgan", "train_size": 500}}``. Cached runs load in
-    milliseconds; one progress line per run says what was trained or loaded."""
-    import pandas as pd
+    milliseconds; one progress line per run says what was trained or loaded.
 
-    jobs = [(name, {**settings, "seed": seed}) for name, settings in conditions.items() for seed in seeds]
-    rows, start = [], time.perf_counter()
-    for i, (name, settings) in enumerate(jobs, 1):
+    ``workers=2`` trains two runs at a time in separate processes, one thread each: small networks use
+    two CPU cores better that way (measured about 1.3x on a 2-core machine). Keep 1 on a GPU.
+    """
+    import pandas as pd
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # every run builds new models: TensorFlow's retracing notice is expected
+    jobs = []
+    for name, settings in conditions.items():
         settings = dict(settings)
-        cfg = config(settings.pop("kind"), **settings)
-        row = run(cfg, cache)
-        rows.append({"condition": name, **row})
+        kind = settings.pop("kind")
+        jobs += [(name, config(kind, **{**settings, "seed": seed})) for seed in seeds]
+    rows, start = [None] * len(jobs), time.perf_counter()
+
+    def report(i, name, cfg, row):
+        rows[i] = {"condition": name, **row}
         if progress:
             what = "cached" if row["cached"] else f"trained {cfg['steps']} steps in {row.get('wall_s', 0):.1f} s"
             result = f"FID {row['fid']:.1f}" if row["status"] == "ok" else "DIVERGED"
-            print(f"[{i}/{len(jobs)}] {cfg['kind']} {name} seed {cfg['seed']}: {what}, {result} "
+            done = sum(r is not None for r in rows)
+            print(f"[{done}/{len(jobs)}] {cfg['kind']} {name} seed {cfg['seed']}: {what}, {result} "
                   f"({time.perf_counter() - start:.0f} s so far)", flush=True)
+
+    todo = []
+    for i, (name, cfg) in enumerate(jobs):
+        if workers > 1 and not os.path.exists(os.path.join(cache_dir(cache), key(cfg), "result.json")):
+            todo.append(i)
+        else:
+            report(i, name, cfg, run(cfg, cache))
+    if todo:
+        from concurrent.futures import as_completed
+
+        futures = {_pool(workers).submit(run, jobs[i][1], cache_dir(cache)): i for i in todo}
+        for future in as_completed(futures):
+            i = futures[future]
+            report(i, jobs[i][0], jobs[i][1], future.result())
     return pd.DataFrame(rows)
+
+
+_pools: dict = {}
+
+
+def _pool(workers: int):
+    """One pool of worker processes per size, kept for the session (TensorFlow starts once per worker)."""
+    if workers not in _pools:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")  # a fresh TensorFlow in each worker
+        _pools[workers] = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(1,))
+    return _pools[workers]
 
 
 def summarize(table, metrics=("fid",), by="condition", text: bool = False):
@@ -267,3 +311,19 @@ def summarize(table, metrics=("fid",), by="condition", text: bool = False):
     frame = pd.DataFrame(out, index=mean.index)
     frame["runs"] = n.values
     return frame
+
+
+def difference(table, a: str, b: str, metric: str = "fid", by: str = "condition") -> tuple[float, float]:
+    """Mean of ``metric`` in group ``b`` minus its mean in group ``a``, with the standard error of that
+    difference (independent runs: the two standard errors added in quadrature)."""
+    s = summarize(table, [metric], by=by)
+    return (float(s.loc[b, f"{metric}_mean"] - s.loc[a, f"{metric}_mean"]),
+            float(np.hypot(s.loc[a, f"{metric}_se"], s.loc[b, f"{metric}_se"])))
+
+
+def load_samples(table, condition: str, seed: int = 0) -> np.ndarray:
+    """The 1,000 scored samples (uint8 ``(N, 28, 28)``) of one run of a grid's table."""
+    row = table[(table["condition"] == condition) & (table["seed"] == seed)]
+    if row.empty:
+        raise KeyError(f"no run of condition {condition!r} with seed {seed} in this table")
+    return np.load(os.path.join(row["dir"].iloc[0], "samples.npy"))

@@ -194,7 +194,8 @@ def kid(features_a, features_b, subsets: int = 100, subset_size: int | None = 10
     """Kernel Inception Distance: the unbiased estimate of MMD^2 with the kernel k(x, y) = (x.y / d + 1)^3,
     averaged over ``subsets`` random subsets of ``subset_size`` samples from each set (drawn without
     replacement, as torch-fidelity does). Returns ``(mean, std)`` (std with ddof=0). ``subset_size=None``
-    uses both whole sets once (std 0). A ``subset_size`` larger than a set raises ``ValueError``."""
+    uses both whole sets once (std 0), as does a ``subset_size`` equal to both set sizes. A ``subset_size``
+    larger than a set raises ``ValueError``."""
     a, b = _features(features_a, "features_a"), _features(features_b, "features_b")
     _same_width(a, b)
     if subset_size is None:
@@ -208,6 +209,8 @@ def kid(features_a, features_b, subsets: int = 100, subset_size: int | None = 10
         )
     if subsets < 1:
         raise ValueError(f"subsets must be positive, got {subsets}")
+    if subset_size == len(a) == len(b):  # every "subset" is the whole set reordered: one value, std 0
+        return _mmd2_unbiased(a, b), 0.0
     rng = np.random.RandomState(seed)
     values = []
     for _ in range(subsets):

@@ -104,6 +104,9 @@ def test_kid_closed_form_and_reference():
         metrics.kid(a, b)
     same = metrics.kid(a[:150], a[150:], subsets=10, subset_size=100)[0]
     assert abs(same) < 0.5 * mean  # unbiased: about zero for two samples of one distribution
+    # subsets as large as both sets are the whole sets reordered: computed once, same value as the reference
+    whole_mean, whole_std = metrics.kid(a[:250], b, subsets=20, subset_size=250, seed=5)
+    assert whole_mean == pytest.approx(ref_kid(a[:250], b, 20, 250, 5)[0], rel=1e-9) and whole_std == 0.0
 
 
 def test_inception_score_closed_forms_and_reference():
