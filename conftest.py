@@ -4,6 +4,10 @@ Plain `pytest` must be quick, so it runs every notebook in the `smoke` budget. T
 starts inherit this environment. GENAI_TEST_BUDGET=cpu pytest runs them in the cpu budget instead.
 """
 import os
+import tempfile
 
 os.environ["GENAI_BUDGET"] = os.environ.get("GENAI_TEST_BUDGET", "smoke")
+# Experiment grids (helpers.experiments) cache their runs; the tests start from an empty cache so that
+# every notebook really trains, whatever an earlier run of the chapters left in book/runs/.
+os.environ["GENAI_CACHE"] = tempfile.mkdtemp(prefix="genai-cache-")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

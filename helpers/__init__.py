@@ -2,7 +2,8 @@
 
 Modules, in the direction data flows:
 ``runtime`` (device, seeds, budget, banner) -> ``data`` (MNIST loaders, ``tf.data`` pipelines)
--> ``models`` -> ``training`` -> ``metrics`` / ``plotting``.
+-> ``models`` -> ``training`` -> ``metrics`` / ``plotting``, and ``experiments`` on top (cached grids of
+training runs, as tables; the command line trains through it).
 """
 import os
 

@@ -230,6 +230,11 @@ def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
 
 
 def _init_worker(threads: int) -> None:
+    # A worker's own output (TensorFlow's C++ start-up lines, download attempts) would land in the
+    # notebook between the progress lines: silence it. Its exceptions still reach the caller.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
