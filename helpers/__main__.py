@@ -1,7 +1,7 @@
 """Command line for long runs outside notebooks.
 
     python -m helpers train dcgan|vae --out DIR [--steps N] [--batch-size B] [--seed S] [--resume]
-        [--train-size N] [--augment translation,cutout] [--width W] [--corrupt KIND:LEVEL]
+        [--train-size N] [--augment translation,cutout] [--width W] [--lr LR] [--corrupt KIND:LEVEL]
         [--imbalance S0,...,S9] [--duplicate INDEX:COPIES]
     python -m helpers sample DIR --n N --out FILE.npy [--seed S]
     python -m helpers evaluate FILE.npy [--subset-size K]
@@ -39,7 +39,7 @@ def _data_settings(args) -> dict:
         except ValueError:
             raise SystemExit(f"{flag}: could not read {text!r}")
 
-    out = {"train_size": args.train_size, "augment": args.augment, "width": args.width}
+    out = {"train_size": args.train_size, "augment": args.augment, "width": args.width, "lr": args.lr}
     if args.corrupt:
         out["corrupt"] = pair(args.corrupt, "--corrupt", str)
     if args.duplicate:
@@ -68,7 +68,7 @@ def train(args) -> int:
             old = json.load(f)
         if not args.resume:
             raise SystemExit(f"{out} already holds a run; pass --resume to continue it, or choose another --out.")
-        for key in ("kind", "batch_size", "seed", "z_dim", "width", "policy", "augment", *experiments.DATA_KEYS):
+        for key in ("kind", "batch_size", "seed", "z_dim", "width", "lr", "policy", "augment", *experiments.DATA_KEYS):
             if old.get(key) != cfg[key]:
                 raise SystemExit(f"--resume: {key} was {old.get(key)!r} in {out}, now {cfg[key]!r}; they must match.")
     try:
@@ -154,6 +154,7 @@ def main(argv=None) -> int:
     t.add_argument("--augment", help="dcgan: differentiable augmentation of what the discriminator sees, "
                                      "e.g. translation,cutout")
     t.add_argument("--width", type=int, help="network width (default: the recipe's)")
+    t.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
     t.add_argument("--corrupt", help="corrupt the training images: KIND:LEVEL, KIND one of noise, blur, occlude")
     t.add_argument("--imbalance", help="keep these fractions of each class: ten comma-separated values")
     t.add_argument("--duplicate", help="repeat one training image: INDEX:COPIES")

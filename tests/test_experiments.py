@@ -170,9 +170,13 @@ def test_cli_trains_on_a_subset_with_augmentation(tmp_path):
 
     out = str(tmp_path / "r")
     assert cli.main(["train", "dcgan", "--out", out, "--steps", "20", "--batch-size", "32", "--log-every", "10",
-                     "--width", "8", "--train-size", "100", "--augment", "translation,cutout"]) == 0
+                     "--width", "8", "--lr", "5e-4", "--train-size", "100", "--augment", "translation,cutout"]) == 0
     cfg = json.load(open(os.path.join(out, "config.json")))
     assert cfg["train_size"] == 100 and cfg["augment"] == "translation,cutout" and cfg["width"] == 8
+    assert cfg["lr"] == 5e-4
+    # the same settings through the library give the same configuration: a grid's run, reproduced
+    assert cfg == experiments.config("dcgan", steps=20, batch_size=32, log_every=10, width=8, lr=5e-4,
+                                     train_size=100, augment="translation,cutout")
     assert os.path.exists(os.path.join(out, "generator.keras"))
     with pytest.raises(SystemExit, match="augment"):
         cli.main(["train", "vae", "--out", str(tmp_path / "v"), "--augment", "translation"])
