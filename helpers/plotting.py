@@ -42,7 +42,7 @@ def image_grid(images, ncols: int | None = None, title: str | None = None, ax=No
     ax.imshow(tile(images, ncols), cmap="gray", interpolation="nearest")
     ax.set_axis_off()
     if title:
-        ax.set_title(title)
+        ax.set_title(title, pad=14)
     return ax
 
 
@@ -98,3 +98,38 @@ def animate_grids(grids, labels=None, path: str | None = None, fps: int = 4, nco
         anim.save(path, writer=animation.PillowWriter(fps=fps))
     plt.close(fig)
     return anim
+
+
+def diagram(boxes: dict, arrows, ax=None, size=(11, 3.4), title: str | None = None):
+    """Draw a flow diagram with matplotlib, so that it renders wherever the notebook does (the built
+    book, Colab, JupyterLab). ``boxes`` maps a label (newlines allowed) to its centre ``(x, y)`` in the
+    unit square; ``arrows`` lists ``(from, to, text)`` or ``(from, to, text, style)`` with ``style`` a dict
+    of extra arrow properties (e.g. ``{"linestyle": "--", "connectionstyle": "arc3,rad=0.3"}``) and
+    optionally ``"label_at": (x, y)`` for the text (default: just above the middle of the arrow).
+    Returns the ``Axes``. Introduced in Chapter 1."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=size)
+    ax.set(xlim=(0, 1), ylim=(0, 1))
+    ax.axis("off")
+    texts = {
+        label: ax.text(x, y, label, ha="center", va="center", fontsize=10,
+                       bbox=dict(boxstyle="round,pad=0.5", facecolor="#e8f0fa", edgecolor="#3a6ea5"))
+        for label, (x, y) in boxes.items()
+    }
+    for arrow in arrows:
+        start, end, text, style = (*arrow, {}) if len(arrow) == 3 else arrow
+        for name in (start, end):
+            if name not in texts:
+                raise ValueError(f"arrow {start!r} -> {end!r}: no box named {name!r}")
+        style = dict(style)
+        (x0, y0), (x1, y1) = boxes[start], boxes[end]
+        label_at = style.pop("label_at", ((x0 + x1) / 2, (y0 + y1) / 2 + 0.07))
+        props = dict(arrowstyle="-|>", color="#333333", shrinkA=2, shrinkB=2, mutation_scale=14,
+                     patchA=texts[start].get_bbox_patch(), patchB=texts[end].get_bbox_patch(), **style)
+        ax.annotate("", xy=boxes[end], xytext=boxes[start], arrowprops=props)
+        ax.text(*label_at, text, ha="center", va="center", fontsize=8.5, color="#333333", style="italic")
+    if title:
+        ax.set_title(title, pad=14)
+    return ax

@@ -67,6 +67,8 @@ def test_notebook_conventions(path):
     assert counts == list(range(1, len(code) + 1)), "outputs must come from one top-to-bottom run"
     assert code[0]["outputs"] and code[-1]["outputs"], "committed outputs are missing"
     assert "runtime.report()" in "".join(code[-1]["source"]), "the last cell reports wall time and budget"
+    scaffolding = [line for c in code for line in "".join(c["source"]).splitlines() if line.lstrip().startswith("# NBVAL")]
+    assert not scaffolding, f"use nbval cell tags (nbval-ignore-output, ...), not comment lines: {scaffolding[:2]}"
     errors = [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
     assert not errors, f"committed outputs contain an error: {errors[0]['ename'] if errors else ''}"
     budgets = re.findall(r"budget: (\w+)", "".join("".join(o.get("text", "")) for o in code[0]["outputs"]))
@@ -87,5 +89,6 @@ def test_repository_url_is_the_same_everywhere():
 def test_config_builds_as_documented():
     assert CONFIG["execute"]["execute_notebooks"] == "off"  # the build shows the committed cpu/full outputs
     assert CONFIG["repository"]["branch"] == "main"
-    assert "sphinxcontrib.mermaid" in CONFIG["sphinx"]["extra_extensions"]
+    assert "book_html" in CONFIG["sphinx"]["local_extensions"]  # MathJax from the build, not a CDN
+    assert "mathjax_path" not in CONFIG["sphinx"]["config"]
     assert (BOOK / CONFIG["bibtex_bibfiles"][0]).exists()

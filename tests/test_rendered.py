@@ -1,0 +1,76 @@
+"""The built book as a reader sees it: every page opened in headless Chromium with the network off.
+
+Checks that MathJax (served from the build itself) typeset every formula, that no diagram is left as
+source text, that every figure image is there and decodes, and that the browser logged no error (a
+script or font that only a CDN could serve fails here). Chromium comes from Debian's `chromium` package;
+`.ci/run` installs it, and elsewhere the test is skipped with a message saying how to get it.
+"""
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+BROWSER = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+OFFLINE = ["--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND"]  # no request leaves the machine
+
+pytestmark = pytest.mark.skipif(
+    BROWSER is None, reason="headless Chromium not found: `apt-get install chromium` (Debian) to check the rendered book")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    r = subprocess.run(["jupyter-book", "build", str(ROOT / "book"), "--path-output", str(out)],
+                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    html = out / "_build" / "html"
+    assert (html / "_static" / "mathjax" / "tex-mml-chtml.js").exists(), "MathJax is not served from the build"
+    return html
+
+
+def render(page: Path):
+    """The page's DOM after its scripts ran, and the browser's log, with the network off."""
+    r = subprocess.run([BROWSER, "--headless", "--no-sandbox", "--disable-gpu", *OFFLINE, "--enable-logging=stderr",
+                        "--v=0", "--virtual-time-budget=20000", "--dump-dom", page.as_uri()],
+                       capture_output=True, text=True, timeout=120)
+    return r.stdout, r.stderr
+
+
+def pages():
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    return [f"{f}.html" for f in files]
+
+
+@pytest.mark.parametrize("name", pages())
+def test_page_renders_offline(site, name):
+    dom, log = render(site / name)
+    soup = BeautifulSoup(dom, "html.parser")
+    assert soup.find("main") is not None, f"{name}: the page did not render"
+    math = soup.select(".math")
+    untypeset = [m.get_text()[:60] for m in math if m.find("mjx-container") is None]
+    assert not untypeset, f"{name}: {len(untypeset)} formulas left as raw LaTeX, e.g. {untypeset[:2]}"
+    for tag in soup(["script", "style", "pre", "code", "textarea"]):
+        tag.decompose()
+    text = soup.get_text(" ")
+    raw = re.findall(r"\\\(|\\\[|\$\$", text)
+    assert not raw, f"{name}: raw math delimiters in the rendered text: {raw[:3]}"
+    assert not soup.select(".mermaid"), f"{name}: a diagram is left as source text"
+    for img in soup.find_all("img"):
+        src = img.get("src", "")
+        if src.startswith("data:") or not src:
+            continue
+        path = (site / name).parent / src
+        assert path.exists(), f"{name}: image {src} is missing"
+        with Image.open(path) as im:
+            assert im.size[0] > 0 and im.size[1] > 0, f"{name}: image {src} is empty"
+    errors = [line for line in log.splitlines() if "CONSOLE" in line and ("Error" in line or "Uncaught" in line)
+              or "Failed to load resource" in line]
+    assert not errors, f"{name}: browser errors: {errors[:3]}"
