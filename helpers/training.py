@@ -225,8 +225,9 @@ class VAE(keras.Model):
     (outputs logits), a standard normal prior. ``fit`` minimises ``recon + beta * kl`` averaged over the
     batch, one objective for both networks; ``evaluate`` reports the same terms on held-out data.
 
-    Tracked (per example, in nats): ``loss`` (the objective), ``neg_elbo`` (= recon + kl, a bound on
-    -log p(x)), ``recon`` (-E_q log p(x|z), one sample of z) and ``kl`` (KL(q(z|x) || p(z)), closed form).
+    Tracked (per example, in nats): ``loss`` (the objective), ``neg_elbo`` (= recon + kl; for binary
+    pixels a bound on -log p(x), for the grey levels of MNIST a score to compare models by, since the
+    Bernoulli likelihood is then not a normalised density: see the VAE math chapter), ``recon`` (-E_q log p(x|z), one sample of z) and ``kl`` (KL(q(z|x) || p(z)), closed form).
     """
 
     scale = "unit"  # images live in [0, 1]
