@@ -339,15 +339,14 @@ class SampleGrid(keras.callbacks.Callback):
         self.grids.append(images)
         self.steps.append(step)
         if self.out_dir:
-            import matplotlib
-
-            matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
+            # matplotlib.image, not pyplot: saving a PNG must not switch a notebook's backend (an earlier
+            # version called matplotlib.use("Agg") here, and every later figure of the notebook vanished)
+            from matplotlib import image
 
             from . import plotting
 
             os.makedirs(self.out_dir, exist_ok=True)
-            plt.imsave(os.path.join(self.out_dir, f"samples_{step:06d}.png"), plotting.tile(images), cmap="gray")
+            image.imsave(os.path.join(self.out_dir, f"samples_{step:06d}.png"), plotting.tile(images), cmap="gray")
 
 
 class TrainingDiverged(FloatingPointError):

@@ -182,3 +182,24 @@ def test_cli_trains_on_a_subset_with_augmentation(tmp_path):
         cli.main(["train", "vae", "--out", str(tmp_path / "v"), "--augment", "translation"])
     with pytest.raises(SystemExit, match="only 400"):
         cli.main(["train", "dcgan", "--out", str(tmp_path / "w"), "--train-size", "5000"])
+
+
+def test_saving_sample_grids_leaves_the_notebook_backend_alone(tmp_path):
+    """A grid run in the notebook's own process saves PNGs; the notebook's figures must still show."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import matplotlib
+        matplotlib.use("svg")  # stands for the notebook's inline backend: anything but Agg
+        from helpers import experiments
+        cfg = experiments.config("dcgan", train_size=100, steps=20, batch_size=32, log_every=10, width=8)
+        experiments.train(cfg, {str(tmp_path / 'run')!r}, verbose=0)
+        import os
+        assert len(os.listdir({str(tmp_path / 'run' / 'samples')!r})) == 2
+        print("BACKEND", matplotlib.get_backend())
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "BACKEND svg" in r.stdout
