@@ -25,7 +25,7 @@ import json
 import os
 import sys
 
-from .experiments import RECIPES, STEPS_PER_EXECUTION  # noqa: F401 (the CLI's recipes)
+from .experiments import RECIPES
 
 
 def _data_settings(args) -> dict:

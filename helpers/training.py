@@ -41,7 +41,6 @@ def _bce(labels, logits):
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
-
 # ------------------------------------------------------------------------------------ augmentation
 AUGMENTATIONS = ("translation", "cutout")
 
@@ -97,6 +96,7 @@ def diff_augment(x, policy, fill, seed):
         elif name == "cutout":
             x = cutout(x, int(side / 2 + 0.5), fill, seed)
     return x
+
 
 # ------------------------------------------------------------------------------------------------- GAN
 class GAN(keras.Model):
@@ -227,7 +227,8 @@ class VAE(keras.Model):
 
     Tracked (per example, in nats): ``loss`` (the objective), ``neg_elbo`` (= recon + kl; for binary
     pixels a bound on -log p(x), for the grey levels of MNIST a score to compare models by, since the
-    Bernoulli likelihood is then not a normalised density: see the VAE math chapter), ``recon`` (-E_q log p(x|z), one sample of z) and ``kl`` (KL(q(z|x) || p(z)), closed form).
+    Bernoulli likelihood is then not a normalised density: see the VAE math chapter), ``recon``
+    (-E_q log p(x|z), one sample of z) and ``kl`` (KL(q(z|x) || p(z)), closed form).
     """
 
     scale = "unit"  # images live in [0, 1]
