@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers import data, experiments, models, runtime, training
+from helpers import data, models, runtime, training
 
 
 def plain_loop(generator, discriminator, ds, steps, z_dim):
@@ -60,11 +60,11 @@ def main():
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--steps-per-execution", type=int, default=experiments.STEPS_PER_EXECUTION,
+    ap.add_argument("--steps-per-execution", type=int, default=training.STEPS_PER_EXECUTION,
                     help="Keras compile option for GAN.fit (default: what `python -m helpers train` uses)")
     args = ap.parse_args()
     runtime.seed_everything(0)
-    choices = training.device_choices()
+    choices = runtime.device_choices()
     keras.mixed_precision.set_global_policy(choices["policy"])
     (x, _), _ = data.load_mnist(verbose=False)
     ds = data.make_dataset(x, batch_size=args.batch_size).repeat()

@@ -1,22 +1,15 @@
 """Command line for long runs outside notebooks.
 
-    python -m helpers train dcgan|vae --out DIR [--steps N] [--batch-size B] [--seed S] [--resume]
+    python -m helpers train dcgan|vae --out DIR [--steps N] [--batch-size B] [--seed S] [--log-every K]
         [--train-size N] [--augment translation,cutout] [--width W] [--lr LR] [--corrupt KIND:LEVEL]
         [--imbalance S0,...,S9] [--duplicate INDEX:COPIES]
+    python -m helpers train dcgan|vae --out DIR --resume [--steps N]
     python -m helpers sample DIR --n N --out FILE.npy [--seed S]
     python -m helpers evaluate FILE.npy [--subset-size K]
 
-``train`` writes DIR/config.json, DIR/log.csv (one row per logged step; the VAE's rows add the held-out
-losses, ``val_*``), DIR/samples/*.png (fixed-noise grids), DIR/checkpoint/ (the whole training state, for
---resume) and DIR/generator.keras at the end (for the VAE: the decoder, outputting pixel means).
-``sample`` writes N generated digits (for the VAE: decoded means of prior samples) as a uint8 array
-(N, 28, 28), 0-255, white on black like MNIST.
-Without --steps, the budget in force (GENAI_BUDGET, else full on a GPU and cpu on a CPU) decides.
-``evaluate`` scores such a file against real held-out digits (FID, KID, IS, precision, recall on the
-shipped classifier's features) and prints one JSON line last.
-The data flags train on a changed training set, exactly as a run of the data chapter's grids
-(helpers.experiments) does. Introduced in the hands-on GAN chapter; the VAE recipe in the hands-on VAE
-chapter, evaluate in the evaluation chapter, the data flags in the data chapter.
+Run ``python -m helpers COMMAND -h`` for every flag, its default and the files a command writes.
+Introduced in the hands-on GAN chapter; the VAE recipe in the hands-on VAE chapter, evaluate in the
+evaluation chapter, the data flags in the data chapter.
 """
 from __future__ import annotations
 
@@ -25,7 +18,59 @@ import json
 import os
 import sys
 
-from .experiments import RECIPES
+TRAIN_EPILOG = """files written in --out:
+  config.json      every setting of the run (--resume reads them from here)
+  log.csv          a row every --log-every steps and at the end: step, the losses (the VAE's rows add
+                   the held-out losses, val_*), images_per_s, wall_s (training seconds, across resumes)
+  samples/*.png    grids from 64 fixed noise vectors, about ten over the run
+  checkpoint/      the whole training state at the last two log rows (for --resume)
+  generator.keras  the network `sample` loads (the VAE's decoder with a sigmoid), after every log row
+
+--resume continues an interrupted run from its last checkpoint, or extends a finished one to a larger
+--steps, with the settings of its config.json (other flags may repeat them, not change them). The
+result equals an uninterrupted run of the same length.
+
+exit codes: 0 done (or nothing left to do), 2 bad arguments or a run that does not fit them,
+3 training diverged (a loss became NaN; nothing saved from the diverged state), 130 interrupted
+(Ctrl-C; continue with --resume)."""
+
+EXIT_CODES = """exit codes: 0 done, 2 bad arguments or a missing or unreadable file."""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+class UsageError(SystemExit):
+    """Exit status 2 with a message (printed to stderr when raised through :func:`_fail`)."""
+
+    def __init__(self, message: str):
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _fail(message: str) -> UsageError:
+    print(f"error: {message}", file=sys.stderr)
+    return UsageError(message)
 
 
 def _data_settings(args) -> dict:
@@ -33,11 +78,11 @@ def _data_settings(args) -> dict:
     def pair(text, flag, cast):
         parts = text.split(":")
         if len(parts) != 2:
-            raise SystemExit(f"{flag} takes two values separated by ':', got {text!r}")
+            raise _fail(f"{flag} takes two values separated by ':', got {text!r}")
         try:
             return [parts[0], float(parts[1])] if cast is str else [int(parts[0]), int(parts[1])]
         except ValueError:
-            raise SystemExit(f"{flag}: could not read {text!r}")
+            raise _fail(f"{flag}: could not read {text!r}")
 
     out = {"train_size": args.train_size, "augment": args.augment, "width": args.width, "lr": args.lr}
     if args.corrupt:
@@ -48,48 +93,76 @@ def _data_settings(args) -> dict:
         try:
             out["imbalance"] = [float(v) for v in args.imbalance.split(",")]
         except ValueError:
-            raise SystemExit(f"--imbalance takes 10 comma-separated fractions, got {args.imbalance!r}")
+            raise _fail(f"--imbalance takes 10 comma-separated fractions, got {args.imbalance!r}")
     return out
 
 
+def _resumed_config(args, given: dict) -> dict:
+    """The configuration of the run in ``args.out``: its config.json, with ``--steps`` if given. A flag
+    that changes another setting, or digits from another source than the run's, is an error."""
+    from . import data, experiments
+
+    path = os.path.join(args.out, "config.json")
+    if not os.path.exists(path):
+        raise _fail(f"--resume: {args.out} holds no run (no config.json); drop --resume to start one there.")
+    with open(path) as f:
+        cfg = json.load(f)
+    if cfg.get("kind") != args.kind:
+        raise _fail(f"--resume: {args.out} holds a {cfg.get('kind')} run, not {args.kind}.")
+    asked = experiments.config(args.kind, **given)  # the given flags, normalised as config() stores them
+    for key, value in given.items():
+        if key != "steps" and value is not None and asked[key] != cfg.get(key):
+            raise _fail(f"--resume: {key} is {cfg.get(key)!r} in {args.out}/config.json, the flags ask for "
+                        f"{asked[key]!r}; a run keeps its settings (drop the flag, or start another --out).")
+    if cfg.get("data_source") != asked["data_source"]:
+        raise _fail(f"--resume: {args.out} was trained on {cfg.get('data_source')}, but the digits now come from "
+                    f"{asked['data_source']}; resume where the same data is available.")
+    if args.steps is not None:
+        cfg["steps"] = args.steps
+    return cfg
+
+
 def train(args) -> int:
-    from . import experiments, runtime, training
+    from . import callbacks, experiments, runtime
 
     out = args.out
-    cfg_path = os.path.join(out, "config.json")
-    settings = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "log_every": args.log_every,
-                **_data_settings(args)}
+    given = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "log_every": args.log_every,
+             **_data_settings(args)}
     try:
-        cfg = experiments.config(args.kind, **settings)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}")
-    if os.path.exists(cfg_path):
-        with open(cfg_path) as f:
-            old = json.load(f)
-        if not args.resume:
-            raise SystemExit(f"{out} already holds a run; pass --resume to continue it, or choose another --out.")
-        for key in ("kind", "batch_size", "seed", "z_dim", "width", "lr", "policy", "augment", *experiments.DATA_KEYS):
-            if old.get(key) != cfg[key]:
-                raise SystemExit(f"--resume: {key} was {old.get(key)!r} in {out}, now {cfg[key]!r}; they must match.")
-    try:
+        if args.resume:
+            cfg = _resumed_config(args, given)
+        else:
+            if os.path.exists(os.path.join(out, "config.json")):
+                raise _fail(f"{out} already holds a run; pass --resume to continue or extend it, or choose "
+                            f"another --out.")
+            cfg = experiments.config(args.kind, **given)
         x_train, _, _ = experiments.training_data(cfg, verbose=True)
     except ValueError as err:
-        raise SystemExit(f"error: {err}")
+        raise _fail(str(err))
     print(
-        f"training {args.kind}: {cfg['steps']} steps of batch {cfg['batch_size']} on {len(x_train):,} images "
+        f"training {args.kind} to step {cfg['steps']} with batch {cfg['batch_size']} on {len(x_train):,} images "
         f"(budget {runtime.budget()}, {runtime.detect_device()}, policy {cfg['policy']}, "
         f"XLA {'on' if cfg['jit_compile'] else 'off'}"
         + (f", augment {cfg['augment']}" if cfg["augment"] else "") + ")"
     )
     try:
-        _, _, seconds = experiments.train(cfg, out, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2)
+        _, _, info = experiments.train(cfg, out, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
-        print(f"\ninterrupted; the last checkpoint is in {out}/checkpoint. Continue with the same command plus --resume.")
+        print(f"\ninterrupted; the last checkpoint is in {out}/checkpoint. Continue with "
+              f"`python -m helpers train {args.kind} --out {out} --resume`.")
         return 130
-    except training.TrainingDiverged as err:
+    except callbacks.TrainingDiverged as err:
         print(f"\nerror: {err}", file=sys.stderr)
         return 3
-    print(f"done: {cfg['steps']} steps in {seconds:.0f} s of training; wrote {out}")
+    except ValueError as err:  # the checkpoint does not fit, or it is past --steps
+        raise _fail(str(err))
+    done = info["steps"] - info["from_step"]
+    if done == 0:
+        print(f"{out} has already trained {info['steps']} steps; nothing to do (pass a larger --steps to extend it).")
+    else:
+        resumed = f" (resumed at step {info['from_step']})" if info["from_step"] else ""
+        print(f"done: {done} steps{resumed} in {info['seconds']:.0f} s of training; the run in {out} is at step "
+              f"{info['steps']}")
     return 0
 
 
@@ -101,11 +174,12 @@ def sample(args) -> int:
 
     path = os.path.join(args.dir, "generator.keras")
     if not os.path.exists(path):
-        raise SystemExit(f"{path} not found: train first, e.g. `python -m helpers train dcgan --out {args.dir}`.")
-    if args.n < 1:
-        raise SystemExit("--n must be positive")
-    with open(os.path.join(args.dir, "config.json")) as f:
-        cfg = json.load(f)
+        raise _fail(f"{path} not found: train first, e.g. `python -m helpers train dcgan --out {args.dir}`.")
+    try:
+        with open(os.path.join(args.dir, "config.json")) as f:
+            cfg = json.load(f)
+    except (OSError, ValueError) as err:
+        raise _fail(f"{args.dir}/config.json could not be read ({err}); `sample` needs the folder `train` wrote.")
     keras.mixed_precision.set_global_policy(cfg.get("policy", "float32"))
     generator = keras.models.load_model(path, compile=False)
     z = np.random.default_rng(args.seed).standard_normal((args.n, generator.input_shape[-1])).astype("float32")
@@ -123,14 +197,14 @@ def evaluate(args) -> int:
     from . import data, metrics
 
     if not os.path.exists(args.file):
-        raise SystemExit(f"{args.file} not found; write one with `python -m helpers sample RUN_DIR --out {args.file}`.")
+        raise _fail(f"{args.file} not found; write one with `python -m helpers sample RUN_DIR --out {args.file}`.")
     try:
         fake = data.check_images(np.load(args.file, allow_pickle=False))[..., 0]
     except ValueError as err:
-        raise SystemExit(f"{args.file}: {err}")
+        raise _fail(f"{args.file}: {err}")
     _, (real, _) = data.load_mnist(seed=0)
     if len(fake) < 10:
-        raise SystemExit(f"{args.file} holds {len(fake)} images; evaluate at least 10 (1,000 or more for stable numbers).")
+        raise _fail(f"{args.file} holds {len(fake)} images; evaluate at least 10 (1,000 or more for stable numbers).")
     result = metrics.evaluate(fake, real, subset_size=args.subset_size)
     print(f"{len(fake)} generated vs {len(real)} real held-out digits, features: {result['features']}")
     for key in ("fid", "kid", "is", "precision", "recall"):
@@ -140,36 +214,55 @@ def evaluate(args) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a model on MNIST")
-    t.add_argument("kind", choices=sorted(RECIPES))
-    t.add_argument("--out", required=True, help="run folder")
-    t.add_argument("--steps", type=int, help="training steps (default: from the budget)")
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    t.add_argument("--log-every", type=int, help="steps between log rows, sample grids and checkpoints")
-    t.add_argument("--train-size", type=int, help="train on N images, stratified by class (default: all)")
-    t.add_argument("--augment", help="dcgan: differentiable augmentation of what the discriminator sees, "
-                                     "e.g. translation,cutout")
-    t.add_argument("--width", type=int, help="network width (default: the recipe's)")
-    t.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
-    t.add_argument("--corrupt", help="corrupt the training images: KIND:LEVEL, KIND one of noise, blur, occlude")
-    t.add_argument("--imbalance", help="keep these fractions of each class: ten comma-separated values")
-    t.add_argument("--duplicate", help="repeat one training image: INDEX:COPIES")
-    s = sub.add_parser("sample", help="write generated digits to a .npy file")
-    s.add_argument("dir", help="run folder written by train")
-    s.add_argument("--n", type=int, default=1000)
-    s.add_argument("--out", required=True, help="output .npy file")
-    s.add_argument("--seed", type=int, default=0)
-    e = sub.add_parser("evaluate", help="score a .npy file of generated digits against real held-out digits")
-    e.add_argument("file", help="uint8 array (N, 28, 28) as written by sample")
-    e.add_argument("--subset-size", type=int, default=1000, help="KID subset size (capped at the set sizes)")
-    args = ap.parse_args(argv)
     from . import runtime
 
     runtime._tensorflow()  # import TensorFlow once, without its C++ start-up lines on stderr
+    from .training import RECIPES
+
+    budget = runtime.budget()
+    fmt = argparse.RawDescriptionHelpFormatter
+    ap = argparse.ArgumentParser(prog="python -m helpers", description=__doc__, formatter_class=fmt)
+    sub = ap.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a model on MNIST", formatter_class=fmt, epilog=TRAIN_EPILOG,
+                       description="Train a DCGAN or a VAE with the book's recipe (helpers.training.RECIPES).")
+    t.add_argument("kind", choices=sorted(RECIPES), help="the model")
+    t.add_argument("--out", required=True, help="run folder (created)")
+
+    def default(key):
+        return " / ".join(f"{k} {RECIPES[k][key] if key != 'steps' else RECIPES[k]['steps'][budget]}"
+                          for k in sorted(RECIPES))
+
+    t.add_argument("--steps", type=_positive,
+                   help=f"train until this step; default: the recipe for the budget in force ({budget}): {default('steps')}")
+    t.add_argument("--batch-size", type=_positive, help=f"images per step; default: {default('batch_size')}")
+    t.add_argument("--seed", type=int, help="seed of the weights, noise and data order; default: 0")
+    t.add_argument("--log-every", type=_positive,
+                   help=f"steps between log rows, checkpoints and sample grids; default: {default('log_every')}")
+    t.add_argument("--resume", action="store_true", help="continue or extend the run in --out (see below)")
+    t.add_argument("--train-size", type=_positive, help="train on N images, stratified by class; default: all")
+    t.add_argument("--augment", help="dcgan only: differentiable augmentation of everything the discriminator "
+                                     "sees, e.g. translation,cutout; default: none")
+    t.add_argument("--width", type=_positive, help=f"network width; default: {default('width')}")
+    t.add_argument("--lr", type=_positive_float, help=f"learning rate; default: {default('lr')}")
+    t.add_argument("--corrupt", help="corrupt the training images: KIND:LEVEL, KIND one of noise, blur, occlude; "
+                                     "default: none")
+    t.add_argument("--imbalance", help="keep these fractions of each class: ten comma-separated values; default: all")
+    t.add_argument("--duplicate", help="repeat one training image: INDEX:COPIES; default: none")
+    s = sub.add_parser("sample", help="write generated digits to a .npy file", epilog=EXIT_CODES,
+                       description="Write N generated digits (for the VAE: decoded means of prior samples) as a "
+                                   "uint8 array (N, 28, 28), 0-255, white on black like MNIST.")
+    s.add_argument("dir", help="run folder written by train")
+    s.add_argument("--n", type=_positive, default=1000, help="number of digits; default: 1000")
+    s.add_argument("--out", required=True, help="output .npy file")
+    s.add_argument("--seed", type=int, default=0, help="noise seed; default: 0")
+    e = sub.add_parser("evaluate", help="score a .npy file of generated digits against real held-out digits",
+                       epilog=EXIT_CODES + " The last line printed is one JSON object.",
+                       description="FID, KID, IS, precision and recall on the shipped classifier's features, "
+                                   "against the real held-out digits.")
+    e.add_argument("file", help="uint8 array (N, 28, 28) as written by sample")
+    e.add_argument("--subset-size", type=_positive, default=1000,
+                   help="KID subset size (capped at the set sizes); default: 1000")
+    args = ap.parse_args(argv)
     return {"train": train, "sample": sample, "evaluate": evaluate}[args.command](args)
 
 

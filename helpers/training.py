@@ -1,38 +1,53 @@
-"""Keras-3-native training: ``GAN`` and ``VAE`` models with their own ``train_step``, and the callbacks
-every long run uses (fixed-noise sample grids, CSV log, checkpoint/resume, NaN guard).
+"""Keras-3-native training: ``GAN`` and ``VAE`` models with their own ``train_step``, their recipes
+(:data:`RECIPES`, :func:`make_gan`, :func:`make_vae`) and :func:`fit_steps`, which trains a model for an
+exact number of steps in log intervals (the callbacks it runs live in :mod:`helpers.callbacks`).
 
 Introduced in the hands-on GAN chapter (``03_gan_mnist``); the VAE chapters (``04_vae_math``,
-``05_vae_mnist``) add the VAE's loss terms and model and reuse the callbacks unchanged.
+``05_vae_mnist``) add the VAE's loss terms and model.
 """
 from __future__ import annotations
 
-import csv
-import json
 import math
-import os
-import time
 
-import numpy as np
 import keras
 import tensorflow as tf
 
-from . import data, runtime
+from . import runtime
 
-
-# --------------------------------------------------------------------------------------------- devices
-def device_choices(device: runtime.Device | None = None) -> dict:
-    """Precision and XLA choices per device, from measurements (see the hands-on GAN chapter):
-    bfloat16 mixed precision wherever the hardware computes in bf16 (about 1.3x faster on a CPU with
-    AVX512_BF16); XLA on GPUs only (it was about 2x slower on a 2-core CPU)."""
-    device = device or runtime.detect_device()
-    return {
-        "policy": "mixed_bfloat16" if device.bf16 else "float32",
-        "jit_compile": device.kind == "gpu",
-    }
+# The recipes of the command line, the chapters and the experiment grids: steps per budget, batch size,
+# log interval, network sizes, learning rate. One definition, read by everyone who trains.
+RECIPES = {
+    "dcgan": {"steps": {"full": 10_000, "cpu": 1_800, "smoke": 20}, "batch_size": 128, "log_every": 100,
+              "z_dim": 64, "width": 32, "lr": 2e-4},
+    "vae": {"steps": {"full": 10_000, "cpu": 1_200, "smoke": 20}, "batch_size": 128, "log_every": 100,
+            "z_dim": 16, "width": 32, "lr": 1e-3},
+}
+STEPS_PER_EXECUTION = 10  # train steps per compiled call (fewer Python round trips; see fit_steps)
 
 
 def _replicas() -> int:
     return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def replica_seed(seed_generator):
+    """The next seed of ``seed_generator`` as the int32 pair ``tf.random.stateless_*`` takes, made
+    different on every replica of a ``tf.distribute`` strategy. The generator's state is a mirrored
+    variable that advances in lockstep, so without this every replica would draw the same noise. On one
+    device (replica 0) it is exactly the seed ``keras.random.normal(seed=seed_generator)`` would use."""
+    seed = seed_generator.next()
+    context = tf.distribute.get_replica_context()
+    replica = 0 if context is None else context.replica_id_in_sync_group
+    seed = seed + tf.cast(tf.stack([replica * 1_000_003, 0]), seed.dtype)
+    return tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
+
+
+def _standard_normal(shape, seed_generator):
+    return tf.random.stateless_normal(shape, seed=replica_seed(seed_generator), dtype=tf.float32)
+
+
+def _randint(shape, low, high, seed_generator):
+    return tf.random.stateless_uniform(shape, seed=replica_seed(seed_generator), minval=low, maxval=high,
+                                       dtype=tf.int32)
 
 
 def _bce(labels, logits):
@@ -60,10 +75,11 @@ def parse_augment(augment) -> tuple[str, ...]:
 
 def translate(x, max_shift: int, fill, seed):
     """Shift each image of a ``(B, H, W, C)`` batch by its own random whole number of pixels in
-    ``[-max_shift, max_shift]`` along each axis, filling the uncovered border with ``fill``.
+    ``[-max_shift, max_shift]`` along each axis, filling the uncovered border with ``fill``. ``seed`` is
+    a ``keras.random.SeedGenerator`` (each replica draws its own shifts).
     Differentiable in ``x`` (a gather and a select). Introduced in the data chapter."""
     b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
-    shifts = keras.random.randint((b, 2), -max_shift, max_shift + 1, seed=seed, dtype="int32")
+    shifts = _randint((b, 2), -max_shift, max_shift + 1, seed)
     rows = tf.range(h)[None, :] - shifts[:, :1]  # source row of every output row, per image
     cols = tf.range(w)[None, :] - shifts[:, 1:]
     inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
@@ -76,7 +92,7 @@ def cutout(x, size: int, fill, seed):
     """Set one ``size`` x ``size`` square per image, centred at a random pixel (it may hang over the
     edge), to ``fill``. Differentiable in ``x``. Introduced in the data chapter."""
     b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
-    centre = keras.random.randint((b, 2), 0, 2**30, seed=seed, dtype="int32") % tf.stack([h, w])
+    centre = _randint((b, 2), 0, 2**30, seed) % tf.stack([h, w])
     top, left = centre[:, :1] - size // 2, centre[:, 1:] - size // 2
     r, c = tf.range(h)[None, :], tf.range(w)[None, :]
     hole = ((r >= top) & (r < top + size))[:, :, None] & ((c >= left) & (c < left + size))[:, None, :]
@@ -109,6 +125,11 @@ class GAN(keras.Model):
     ``label_smoothing`` is one-sided: real targets become ``1 - label_smoothing``, fake stay 0.
     ``augment="translation,cutout"`` passes every image the discriminator sees, real and fake, through
     :func:`diff_augment` (the data chapter); off by default.
+
+    Under a ``tf.distribute`` strategy each replica draws its own noise (:func:`replica_seed`) and the
+    losses are divided by the number of replicas (gradients are summed over them). Under the
+    ``mixed_float16`` policy :func:`make_gan` wraps both optimizers in ``LossScaleOptimizer`` and the step
+    scales each loss before its gradient (``optimizer.scale_loss``); bfloat16 needs no scaling.
     """
 
     scale = "tanh"  # generator outputs live in [-1, 1]
@@ -154,11 +175,10 @@ class GAN(keras.Model):
         return self.generator(z, training=False)
 
     def noise(self, n):
-        return keras.random.normal((n, self.z_dim), seed=self.seed_generator)
+        return _standard_normal((n, self.z_dim), self.seed_generator)
 
-    def train_step(self, real):
-        if isinstance(real, tuple):
-            real = real[0]
+    def train_step(self, batch):
+        real, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
         n = tf.shape(real)[0]
         per_replica = 1.0 / _replicas()  # gradients are summed over replicas
 
@@ -178,11 +198,13 @@ class GAN(keras.Model):
                 g_loss = _bce(tf.ones_like(fake_logits, tf.float32), fake_logits)
             else:  # log(1 - D(G(z))), the minimax form
                 g_loss = -_bce(tf.zeros_like(fake_logits, tf.float32), fake_logits)
-            d_scaled, g_scaled = d_loss * per_replica, g_loss * per_replica
+            # scale_loss multiplies by the loss scale under mixed_float16 (apply_gradients divides it out)
+            d_scaled = self.d_optimizer.scale_loss(d_loss * per_replica)
+            g_scaled = self.g_optimizer.scale_loss(g_loss * per_replica)
         d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
         g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
-        self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
-        self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
+        self.d_optimizer.apply_gradients(list(zip(d_grads, self.discriminator.trainable_variables)))
+        self.g_optimizer.apply_gradients(list(zip(g_grads, self.generator.trainable_variables)))
 
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
@@ -194,12 +216,15 @@ class GAN(keras.Model):
 def make_gan(generator, discriminator, seed: int = 0, lr: float = 2e-4, jit_compile: bool | None = None,
              augment=None, **compile_kwargs) -> GAN:
     """A compiled :class:`GAN` with the DCGAN paper's optimiser: Adam(lr=2e-4, beta_1=0.5) for both
-    players. ``jit_compile=None`` takes the measured per-device choice (:func:`device_choices`)."""
+    players. ``jit_compile=None`` takes the measured per-device choice (:func:`runtime.device_choices`).
+    Under the ``mixed_float16`` policy both optimizers are wrapped in ``keras.optimizers.LossScaleOptimizer``."""
     if jit_compile is None:
-        jit_compile = device_choices()["jit_compile"]
+        jit_compile = runtime.device_choices()["jit_compile"]
     gan = GAN(generator, discriminator, seed=seed, augment=augment)
-    gan.compile(keras.optimizers.Adam(lr, beta_1=0.5), keras.optimizers.Adam(lr, beta_1=0.5),
-                jit_compile=jit_compile, **compile_kwargs)
+    optimizers = [keras.optimizers.Adam(lr, beta_1=0.5) for _ in range(2)]
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        optimizers = [keras.optimizers.LossScaleOptimizer(o) for o in optimizers]
+    gan.compile(*optimizers, jit_compile=jit_compile, **compile_kwargs)
     return gan
 
 
@@ -246,6 +271,10 @@ class VAE(keras.Model):
             raise ValueError(f"beta must be >= 0, got {beta}")
         self.beta = float(beta)
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # held-out evaluation draws its own eps, the same ones every time (see evaluate): evaluating must
+        # not shift the training run's noise, and two evaluations of one model must agree
+        self.eval_seed_generator = keras.random.SeedGenerator(seed + 1)
+        self._eval_seed = seed + 1
         self.trackers = [keras.metrics.Mean(name=n) for n in ("loss", "neg_elbo", "recon", "kl")]
         self.built = True
 
@@ -265,10 +294,10 @@ class VAE(keras.Model):
         mean, log_var = tf.split(tf.cast(self.encoder(x, training=training), tf.float32), 2, axis=-1)
         return mean, log_var
 
-    def sample_z(self, mean, log_var):
+    def sample_z(self, mean, log_var, seed_generator=None):
         """The reparameterisation trick: a sample of q(z|x) that is a differentiable function of
         mean and log_var, with the randomness in eps ~ N(0, I)."""
-        eps = keras.random.normal((tf.shape(mean)[0], self.z_dim), seed=self.seed_generator)
+        eps = _standard_normal((tf.shape(mean)[0], self.z_dim), seed_generator or self.seed_generator)
         return mean + tf.exp(0.5 * log_var) * eps
 
     def generate(self, z):
@@ -280,200 +309,116 @@ class VAE(keras.Model):
         return self.generate(self.encode(x, training=training)[0])
 
     def _terms(self, x, training):
+        """Per-example reconstruction term and KL, each ``(B,)``."""
         mean, log_var = self.encode(x, training=training)
-        logits = self.decoder(self.sample_z(mean, log_var), training=training)
-        recon = tf.reduce_mean(bernoulli_nll(x, logits))
-        kl = tf.reduce_mean(gaussian_kl(mean, log_var))
-        return recon + self.beta * kl, recon, kl
+        seeds = self.seed_generator if training else self.eval_seed_generator
+        logits = self.decoder(self.sample_z(mean, log_var, seeds), training=training)
+        return bernoulli_nll(x, logits), gaussian_kl(mean, log_var)
 
-    def _record(self, loss, recon, kl):
-        for tracker, value in zip(self.trackers, (loss, recon + kl, recon, kl)):
+    def _record(self, recon, kl):
+        # per-example values: the trackers average over images, not over batches, so a smaller last
+        # batch of a held-out set counts for its size
+        for tracker, value in zip(self.trackers, (recon + self.beta * kl, recon + kl, recon, kl)):
             tracker.update_state(value)
         return {m.name: m.result() for m in self.trackers}
 
-    def train_step(self, x):
-        if isinstance(x, tuple):
-            x = x[0]
+    def train_step(self, batch):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
         with tf.GradientTape() as tape:
-            loss, recon, kl = self._terms(x, training=True)
-            scaled = loss / _replicas()  # gradients are summed over replicas
+            recon, kl = self._terms(x, training=True)
+            loss = tf.reduce_mean(recon + self.beta * kl)
+            scaled = self.optimizer.scale_loss(loss / _replicas())  # summed over replicas; loss scale
         grads = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return self._record(loss, recon, kl)
+        self.optimizer.apply_gradients(list(zip(grads, self.trainable_variables)))
+        return self._record(recon, kl)
 
-    def test_step(self, x):
-        if isinstance(x, tuple):
-            x = x[0]
+    def evaluate(self, *args, **kwargs):
+        """``keras.Model.evaluate`` (also what ``fit`` runs on ``validation_data``), with the evaluation
+        noise restarted, so every evaluation of the same weights on the same data gives the same numbers."""
+        self.eval_seed_generator.state.assign(tf.constant([self._eval_seed, 0], self.eval_seed_generator.state.dtype))
+        return super().evaluate(*args, **kwargs)
+
+    def test_step(self, batch):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
         return self._record(*self._terms(x, training=False))
 
 
 def make_vae(encoder, decoder, beta: float = 1.0, seed: int = 0, lr: float = 1e-3,
              jit_compile: bool | None = None, **compile_kwargs) -> VAE:
-    """A compiled :class:`VAE` with Adam(lr). ``jit_compile=None`` takes :func:`device_choices`'."""
+    """A compiled :class:`VAE` with Adam(lr). ``jit_compile=None`` takes :func:`runtime.device_choices`'.
+    Under the ``mixed_float16`` policy Keras wraps the optimizer in a ``LossScaleOptimizer`` and the step
+    scales the loss (``optimizer.scale_loss``)."""
     if jit_compile is None:
-        jit_compile = device_choices()["jit_compile"]
+        jit_compile = runtime.device_choices()["jit_compile"]
     vae = VAE(encoder, decoder, beta=beta, seed=seed)
     vae.compile(keras.optimizers.Adam(lr), jit_compile=jit_compile, **compile_kwargs)
     return vae
 
 
-# ------------------------------------------------------------------------------------------- callbacks
-class SampleGrid(keras.callbacks.Callback):
-    """Generate images from one fixed batch of latent codes every ``every`` epochs; keep them (for
-    animations) and optionally save PNG grids to ``out_dir``. Works for any model with ``generate(z)``,
-    ``z_dim`` and ``scale``."""
+# --------------------------------------------------------------------------------------- exact steps
+class _GlobalStep(keras.callbacks.Callback):
+    """Keeps ``model.global_step`` (steps trained so far, across fit calls and resumes) up to date at the
+    end of every log interval, before the other callbacks read it; ``model.final_step`` is where this
+    ``fit_steps`` call ends."""
 
-    def __init__(self, steps_per_epoch: int, n: int = 64, every: int = 1, out_dir: str | None = None,
-                 seed: int = 1234):
+    def __init__(self, start: int, interval: int, final: int):
         super().__init__()
-        self.steps_per_epoch, self.n, self.every, self.out_dir, self.seed = steps_per_epoch, n, every, out_dir, seed
-        self.grids, self.steps = [], []
+        self.start, self.interval, self.final = start, interval, final
 
     def on_train_begin(self, logs=None):
-        self.z = np.random.default_rng(self.seed).standard_normal((self.n, self.model.z_dim)).astype("float32")
+        self.model.final_step = self.final
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every:
-            return
-        images = data.to_uint8(np.asarray(self.model.generate(self.z), dtype=np.float32), self.model.scale)
-        step = (epoch + 1) * self.steps_per_epoch
-        self.grids.append(images)
-        self.steps.append(step)
-        if self.out_dir:
-            # matplotlib.image, not pyplot: saving a PNG must not switch a notebook's backend (an earlier
-            # version called matplotlib.use("Agg") here, and every later figure of the notebook vanished)
-            from matplotlib import image
-
-            from . import plotting
-
-            os.makedirs(self.out_dir, exist_ok=True)
-            image.imsave(os.path.join(self.out_dir, f"samples_{step:06d}.png"), plotting.tile(images), cmap="gray")
+        self.model.global_step = self.start + (epoch + 1) * self.interval
 
 
-class TrainingDiverged(FloatingPointError):
-    """Raised by :class:`NaNGuard` when a loss becomes NaN or infinite."""
+def _chunks(start: int, steps: int, log_every: int) -> list[tuple[int, int, int]]:
+    """``(first step, interval, intervals)`` runs covering ``start .. steps`` with a log row at every
+    multiple of ``log_every`` and at ``steps``: a short head up to the next multiple (a resumed run that
+    stopped between two), whole intervals, a short tail (``steps`` not a multiple)."""
+    out, step = [], start
+    while step < steps:
+        end = min(steps, (step // log_every + 1) * log_every)
+        if step % log_every == 0 and end - step == log_every:  # whole intervals, as many as fit
+            n = (steps - step) // log_every
+            out.append((step, log_every, n))
+            step += n * log_every
+        else:
+            out.append((step, end - step, 1))
+            step = end
+    return out
 
 
-class NaNGuard(keras.callbacks.Callback):
-    """Stop training with a clear message as soon as a logged loss is NaN or infinite, before any
-    checkpoint can save the broken weights."""
+def fit_steps(model, dataset, steps: int, log_every: int = 100, callbacks=(), validation_data=None,
+              verbose: int = 2):
+    """Train ``model`` until it has made exactly ``steps`` updates in all, with a log row (the callbacks'
+    ``on_epoch_end``) every ``log_every`` steps and at the end. Returns the ``History`` of this call.
 
-    def __init__(self, checkpoint_dir: str | None = None):
-        super().__init__()
-        self.checkpoint_dir = checkpoint_dir
-        self._first_epoch = self._epoch = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self._first_epoch is None:
-            self._first_epoch = epoch
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        # `batch` is the index of the last step done (several per call with steps_per_execution > 1)
-        self._batches = (self._epoch - self._first_epoch) * (self.params.get("steps") or 0) + batch + 1
-        bad = {k: float(v) for k, v in (logs or {}).items() if not math.isfinite(float(v))}
-        if bad:
-            self.model.stop_training = True
-            where = (
-                f" The last good checkpoint is in {self.checkpoint_dir}; resume from it with a lower "
-                "learning rate." if self.checkpoint_dir else ""
-            )
-            raise TrainingDiverged(
-                f"Training diverged within the first {self._batches} steps of this run: {bad}. Nothing was saved "
-                f"from the diverged state.{where}"
-            )
-
-
-class CSVLog(keras.callbacks.Callback):
-    """Append one row per epoch to ``path``: ``step``, every logged metric, ``images_per_s`` and
-    ``wall_s``. On resume it drops rows past the restored step, so the log stays consistent."""
-
-    def __init__(self, path: str, batch_size: int, steps_per_epoch: int):
-        super().__init__()
-        self.path, self.batch_size, self.steps_per_epoch = path, batch_size, steps_per_epoch
-
-    def on_train_begin(self, logs=None):
-        self._t_run = time.perf_counter()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._t = time.perf_counter()
-        if os.path.exists(self.path) and epoch > 0 and not hasattr(self, "_trimmed"):
-            with open(self.path) as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= epoch * self.steps_per_epoch]
-            if rows:
-                with open(self.path, "w", newline="") as f:
-                    w = csv.DictWriter(f, fieldnames=list(rows[0]))
-                    w.writeheader()
-                    w.writerows(rows)
-        self._trimmed = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        dt = time.perf_counter() - self._t
-        row = {"step": (epoch + 1) * self.steps_per_epoch}
-        row.update({k: float(v) for k, v in (logs or {}).items()})
-        row["images_per_s"] = self.batch_size * self.steps_per_epoch / dt
-        row["wall_s"] = time.perf_counter() - self._t_run
-        new = not os.path.exists(self.path) or epoch == 0
-        with open(self.path, "w" if new else "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
-
-
-def _state_variables(model):
-    """Every variable a resumed run needs: the model's (weights, batch-norm statistics, the noise
-    seed's state) and each optimizer's (moments, iteration counters), in a fixed order."""
-    variables = list(model.variables)
-    for opt, net in model.optimizer_pairs():
-        if not opt.built:
-            opt.build(net.trainable_variables)
-        variables += list(opt.variables)
-    return variables
-
-
-class Checkpoint(keras.callbacks.Callback):
-    """Save the whole training state to ``directory/state.npz`` every ``every`` epochs (atomically:
-    an interrupted save leaves the previous checkpoint intact). Restore with :func:`restore`."""
-
-    def __init__(self, directory: str, every: int = 1):
-        super().__init__()
-        self.directory, self.every = directory, every
-
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every == 0:
-            save_state(self.model, self.directory, epoch + 1)
-
-
-def save_state(model, directory: str, epoch: int) -> None:
-    os.makedirs(directory, exist_ok=True)
-    arrays = {f"v{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(_state_variables(model))}
-    tmp = os.path.join(directory, "state.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, os.path.join(directory, "state.npz"))
-    with open(os.path.join(directory, "state.json.tmp"), "w") as f:
-        json.dump({"epoch": epoch, "variables": len(arrays)}, f)
-    os.replace(os.path.join(directory, "state.json.tmp"), os.path.join(directory, "state.json"))
-
-
-def restore(model, directory: str) -> int:
-    """Load the state saved by :class:`Checkpoint` into ``model`` (built and compiled the same way) and
-    return the number of epochs it had completed, or 0 when there is no checkpoint."""
-    meta_path = os.path.join(directory, "state.json")
-    if not os.path.exists(meta_path):
-        return 0
-    with open(meta_path) as f:
-        meta = json.load(f)
-    variables = _state_variables(model)
-    with np.load(os.path.join(directory, "state.npz")) as arrays:
-        if len(arrays.files) != len(variables):
-            raise ValueError(
-                f"the checkpoint in {directory} holds {len(arrays.files)} variables but this model has "
-                f"{len(variables)}: it was written by a different model or settings; use another --out."
-            )
-        for i, v in enumerate(variables):
-            value = arrays[f"v{i:04d}"]
-            if tuple(value.shape) != tuple(v.shape):
-                raise ValueError(f"checkpoint variable {i} has shape {value.shape}, the model's {v.path} {v.shape}")
-            v.assign(value)
-    return int(meta["epoch"])
+    ``dataset`` is the whole training stream from step 0 (e.g. ``make_dataset(...).repeat()``); a model
+    that has already trained (``model.global_step``, set by this function and by
+    :func:`helpers.callbacks.restore`) continues from that step with the batches an uninterrupted run
+    would have seen, so a resumed or extended run ends where a straight one does. Keras runs whole blocks
+    of ``steps_per_execution`` steps, so each log interval uses the largest block size (up to
+    :data:`STEPS_PER_EXECUTION`, or the one the model was compiled with) that divides it.
+    Introduced in the hands-on GAN chapter; every chapter and the command line train through it.
+    """
+    steps, log_every = int(steps), int(log_every)
+    if steps < 0 or log_every < 1:
+        raise ValueError(f"steps must be >= 0 and log_every >= 1, got steps={steps}, log_every={log_every}")
+    start = int(getattr(model, "global_step", 0))
+    if start > steps:
+        raise ValueError(f"the model has already trained {start} steps, more than the {steps} asked for")
+    model.global_step = start
+    requested = getattr(model, "_requested_steps_per_execution", None) or model.steps_per_execution
+    model._requested_steps_per_execution = requested
+    history = keras.callbacks.History()
+    history.history = {}
+    for first, interval, n in _chunks(start, steps, log_every):
+        per_call = math.gcd(requested, interval)
+        if model.steps_per_execution != per_call:  # a new block size needs a new compiled function
+            model.steps_per_execution, model.train_function = per_call, None
+        h = model.fit(dataset.skip(first), steps_per_epoch=interval, epochs=n, validation_data=validation_data,
+                      shuffle=False, callbacks=[_GlobalStep(first, interval, steps), *callbacks], verbose=verbose)
+        for k, v in h.history.items():
+            history.history.setdefault(k, []).extend(v)
+    return history

@@ -3,9 +3,10 @@ import pytest
 from helpers import runtime
 
 
-def test_budget_defaults_to_device(monkeypatch):
+@pytest.mark.parametrize("kind, expected", [("gpu", "full"), ("cpu", "cpu")])
+def test_budget_defaults_to_device(monkeypatch, kind, expected):
     monkeypatch.delenv(runtime.BUDGET_ENV, raising=False)
-    expected = "full" if runtime.detect_device().kind == "gpu" else "cpu"
+    monkeypatch.setattr(runtime, "detect_device", lambda: runtime.Device(kind, "x", False))
     assert runtime.budget() == expected
 
 
@@ -48,7 +49,18 @@ def test_banner_names_versions_device_and_budget(capsys):
     assert "budget: smoke" in out
 
 
-def test_cpu_bf16_flag_matches_cpuinfo():
-    dev = runtime.detect_device()
-    if dev.kind == "cpu":
-        assert dev.bf16 == bool(runtime._cpu_flags() & {"avx512_bf16", "amx_bf16"})
+@pytest.mark.parametrize("flags, bf16", [({"avx2", "avx512f"}, False), ({"avx512_bf16"}, True), ({"amx_bf16"}, True),
+                                         (set(), False)])
+def test_cpu_bf16_comes_from_the_cpu_flags(monkeypatch, flags, bf16):
+    import tensorflow as tf
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])  # no GPU
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: flags)
+    device = runtime.detect_device()
+    assert device.kind == "cpu" and device.bf16 is bf16
+
+
+def test_cpu_flags_are_read_from_cpuinfo():
+    flags = runtime._cpu_flags()
+    if flags:  # Linux
+        assert {"fpu", "sse2"} <= flags or "fp" in flags  # x86 basics, or an ARM machine

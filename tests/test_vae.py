@@ -1,10 +1,11 @@
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import data, models, training
+from helpers import callbacks, data, models, training
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +70,43 @@ def test_held_out_negative_elbo_falls_and_adds_up(mnist):
 
 
 def test_vae_nan_guard(tmp_path):
-    bad = tf.data.Dataset.from_tensor_slices(np.full((64, 28, 28, 1), np.nan, np.float32)).batch(16)
+    bad = tf.data.Dataset.from_tensor_slices(np.full((64, 28, 28, 1), np.nan, np.float32)).batch(16).repeat()
     vae = training.make_vae(models.vae_encoder(4, 8), models.vae_decoder(4, 8))
     ckpt = str(tmp_path / "ckpt")
-    with pytest.raises(training.TrainingDiverged):
-        vae.fit(bad, epochs=2, shuffle=False, verbose=0, callbacks=[training.NaNGuard(ckpt), training.Checkpoint(ckpt)])
+    with pytest.raises(callbacks.TrainingDiverged):
+        training.fit_steps(vae, bad, 4, log_every=2, callbacks=[callbacks.NaNGuard(ckpt), callbacks.Checkpoint(ckpt)],
+                           verbose=0)
     assert not os.path.exists(ckpt)
+
+
+def test_held_out_losses_average_over_images_not_batches(mnist):
+    """Seven held-out images in batches of 4 and 3: the logged KL is the mean over the 7 images (the
+    mean of the two batch means would weight the last three images 4/3 too much)."""
+    _, (xt, _) = mnist
+    keras.utils.set_random_seed(0)
+    vae = training.make_vae(models.vae_encoder(4, 8), models.vae_decoder(4, 8), seed=0)
+    images = np.concatenate([np.zeros((4, 28, 28), np.uint8), xt[:3]])  # blank images: KL 0 at initialisation
+    x = images[..., None].astype("float32") / 255
+    ds = data.make_dataset(images, batch_size=4, scale="unit", shuffle=False, drop_remainder=False)
+    logged = vae.evaluate(ds, verbose=0, return_dict=True)
+    mean, log_var = vae.encode(x)
+    per_image = training.gaussian_kl(mean, log_var).numpy()
+    assert logged["kl"] == pytest.approx(per_image.mean(), rel=1e-4)
+    batch_means = per_image[:4].mean() / 2 + per_image[4:].mean() / 2
+    assert abs(batch_means / per_image.mean() - 1) > 0.1  # 7/6 - 1: the two averages differ, the test can tell
+    again = vae.evaluate(ds, verbose=0, return_dict=True)
+    assert again["recon"] == logged["recon"]  # evaluation noise restarts: the same weights, the same numbers
+
+
+@pytest.mark.parametrize("beta", [0.0, 2.5])
+def test_beta_weights_the_kl_in_the_objective(mnist, beta):
+    """The trained objective is recon + beta * kl (beta = 0: an autoencoder whose KL is free to grow)."""
+    (x, _), _ = mnist
+    keras.utils.set_random_seed(0)
+    vae = training.make_vae(models.vae_encoder(4, 8), models.vae_decoder(4, 8), beta=beta, seed=0)
+    h = training.fit_steps(vae, data.make_dataset(x, batch_size=64, scale="unit").repeat(), 60, log_every=30,
+                           verbose=0).history
+    assert h["loss"][-1] == pytest.approx(h["recon"][-1] + beta * h["kl"][-1], rel=1e-4)
+    assert h["neg_elbo"][-1] == pytest.approx(h["recon"][-1] + h["kl"][-1], rel=1e-4)
+    if beta == 0:
+        assert h["loss"][-1] < h["neg_elbo"][-1]
