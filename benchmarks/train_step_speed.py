@@ -17,12 +17,12 @@ import tensorflow as tf
 from helpers import data, models, runtime, training
 
 
-def plain_loop(generator, discriminator, ds, steps, z_dim):
+def plain_loop(generator, discriminator, ds, steps, z_dim, jit=False):
     g_opt = keras.optimizers.Adam(2e-4, beta_1=0.5)
     d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5)
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
-    @tf.function
+    @tf.function(jit_compile=jit)  # the same XLA choice as the helpers side, so the ratio is framework overhead
     def train_step(images):
         noise = tf.random.normal([tf.shape(images)[0], z_dim])
         with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
@@ -71,7 +71,8 @@ def main():
     z_dim = 64
     runs = {
         "plain tf.GradientTape loop": plain_loop(models.dcgan_generator(z_dim, args.width),
-                                                 models.dcgan_discriminator(args.width), ds, args.steps, z_dim),
+                                                 models.dcgan_discriminator(args.width), ds, args.steps, z_dim,
+                                                 choices["jit_compile"]),
         "helpers GAN.fit": helpers_loop(models.dcgan_generator(z_dim, args.width),
                                         models.dcgan_discriminator(args.width), ds, choices["jit_compile"],
                                         args.steps_per_execution),

@@ -2,8 +2,9 @@
 
 Modules, in the direction data flows:
 ``runtime`` (device, seeds, budget, banner) -> ``data`` (MNIST loaders, ``tf.data`` pipelines)
--> ``models`` -> ``training`` -> ``metrics`` / ``plotting``, and ``experiments`` on top (cached grids of
-training runs, as tables; the command line trains through it).
+-> ``models`` -> ``training`` (the models' train steps, the recipes, ``fit_steps``) with ``callbacks``
+(sample grids, CSV log, checkpoints, NaN guard) -> ``metrics`` / ``plotting``, and ``experiments`` on top
+(cached training runs and grids of them, as tables; the command line trains through it).
 """
 import os
 

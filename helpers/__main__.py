@@ -84,7 +84,8 @@ def _data_settings(args) -> dict:
         except ValueError:
             raise _fail(f"{flag}: could not read {text!r}")
 
-    out = {"train_size": args.train_size, "augment": args.augment, "width": args.width, "lr": args.lr}
+    out = {"train_size": args.train_size, "augment": args.augment, "width": args.width, "lr": args.lr,
+           "prior": args.prior}
     if args.corrupt:
         out["corrupt"] = pair(args.corrupt, "--corrupt", str)
     if args.duplicate:
@@ -170,7 +171,7 @@ def sample(args) -> int:
     import keras
     import numpy as np
 
-    from . import data
+    from . import data, experiments
 
     path = os.path.join(args.dir, "generator.keras")
     if not os.path.exists(path):
@@ -181,7 +182,7 @@ def sample(args) -> int:
     except (OSError, ValueError) as err:
         raise _fail(f"{args.dir}/config.json could not be read ({err}); `sample` needs the folder `train` wrote.")
     keras.mixed_precision.set_global_policy(cfg.get("policy", "float32"))
-    generator = keras.models.load_model(path, compile=False)
+    generator = experiments.load_sampler(args.dir)
     z = np.random.default_rng(args.seed).standard_normal((args.n, generator.input_shape[-1])).astype("float32")
     images = np.concatenate([np.asarray(generator(z[i : i + 1000], training=False), np.float32)
                              for i in range(0, args.n, 1000)])
@@ -243,6 +244,9 @@ def main(argv=None) -> int:
     t.add_argument("--augment", help="dcgan only: differentiable augmentation of everything the discriminator "
                                      "sees, e.g. translation,cutout; default: none")
     t.add_argument("--width", type=_positive, help=f"network width; default: {default('width')}")
+    t.add_argument("--prior", choices=("normal", "mixture"),
+                   help="vae only: sample codes from N(0, I), or from a Gaussian mixture fitted to the training "
+                        f"digits' codes after training; default: {RECIPES['vae'].get('prior', 'normal')}")
     t.add_argument("--lr", type=_positive_float, help=f"learning rate; default: {default('lr')}")
     t.add_argument("--corrupt", help="corrupt the training images: KIND:LEVEL, KIND one of noise, blur, occlude; "
                                      "default: none")

@@ -24,8 +24,9 @@ def _step(model) -> int:
 
 class SampleGrid(keras.callbacks.Callback):
     """Generate images from one fixed batch of latent codes every ``every`` steps (at log rows; ``None``:
-    every log row) and at the last step; keep them in ``grids`` with their ``steps`` (for animations) and optionally save PNG
-    grids to ``out_dir``. Works for any model with ``generate(z)``, ``z_dim`` and ``scale``."""
+    every log row) and at the last step; keep them in ``grids`` with their ``steps`` (for animations) and
+    optionally save them to ``out_dir`` (``samples_STEP.png``, a grid to look at, and ``samples_STEP.npy``,
+    the uint8 images). Works for any model with ``generate(z)``, ``z_dim`` and ``scale``."""
 
     def __init__(self, n: int = 64, every: int | None = None, out_dir: str | None = None, seed: int = 1234):
         super().__init__()
@@ -52,6 +53,7 @@ class SampleGrid(keras.callbacks.Callback):
 
             os.makedirs(self.out_dir, exist_ok=True)
             image.imsave(os.path.join(self.out_dir, f"samples_{step:06d}.png"), plotting.tile(images), cmap="gray")
+            np.save(os.path.join(self.out_dir, f"samples_{step:06d}.npy"), images)
 
 
 class TrainingDiverged(FloatingPointError):

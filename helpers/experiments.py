@@ -38,7 +38,7 @@ def config(kind: str, **overrides) -> dict:
     recipe = training.RECIPES[kind]
     cfg = {"kind": kind, "steps": recipe["steps"][runtime.budget()], "batch_size": recipe["batch_size"],
            "log_every": recipe["log_every"], "seed": 0, "z_dim": recipe["z_dim"], "width": recipe["width"],
-           "lr": recipe["lr"], "augment": "", **{k: None for k in DATA_KEYS},
+           "lr": recipe["lr"], "augment": "", "prior": recipe.get("prior", "normal"), **{k: None for k in DATA_KEYS},
            "scale": {"dcgan": training.GAN, "vae": training.VAE}[kind].scale, **runtime.device_choices(),
            "data_source": data.mnist_source()}
     unknown = set(overrides) - set(cfg)
@@ -47,6 +47,9 @@ def config(kind: str, **overrides) -> dict:
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     if kind != "dcgan" and cfg["augment"]:
         raise ValueError("augment applies to the GAN's discriminator; the VAE has none")
+    if cfg["prior"] not in ("normal", "mixture") or (kind != "vae" and cfg["prior"] != "normal"):
+        raise ValueError(f"prior must be 'normal' or, for the VAE, 'mixture' (a Gaussian mixture fitted to the "
+                         f"codes of the training digits after training); got {cfg['prior']!r}")
     cfg["augment"] = ",".join(training.parse_augment(cfg["augment"]))
     for key in ("steps", "batch_size", "log_every"):
         if int(cfg[key]) < 1:
@@ -90,21 +93,41 @@ def build(cfg: dict):
         seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"],
         steps_per_execution=training.STEPS_PER_EXECUTION,
     )
-    sampler = keras.Sequential(
-        [keras.Input((cfg["z_dim"],)), model.decoder, keras.layers.Activation("sigmoid", dtype="float32")],
-        name="vae_sampler",
-    )
-    return model, sampler
+    return model, vae_sampler(model)
 
 
-def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2):
+def vae_sampler(vae, prior=None):
+    """The network ``sample`` loads for a VAE: standard normal noise in, pixel means out (the decoder and a
+    sigmoid, after ``prior``, a :class:`helpers.models.MixturePrior`, when there is one)."""
+    import keras
+
+    width = vae.z_dim + 1 if prior is not None else vae.z_dim
+    layers = [keras.Input((width,)), *([prior] if prior is not None else []), vae.decoder,
+              keras.layers.Activation("sigmoid", dtype="float32")]
+    return keras.Sequential(layers, name="vae_sampler")
+
+
+def load_sampler(folder: str):
+    """The sampling network of the run in ``folder`` (``generator.keras``): noise of its input width in,
+    images in the run's scale out."""
+    import keras
+
+    from . import models  # noqa: F401  (registers MixturePrior for loading)
+
+    return keras.models.load_model(os.path.join(folder, "generator.keras"), compile=False)
+
+
+def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks=()):
     """Train the run ``cfg`` into the folder ``out`` (config.json, log.csv, samples/, checkpoint/,
     generator.keras) up to ``cfg["steps"]`` steps and return ``(model, x_train, info)``, ``info`` holding
-    ``from_step`` (where this call started), ``steps`` and ``seconds`` (training time of this call).
+    ``from_step`` (where this call started), ``steps``, ``seconds`` (training time of this call),
+    ``history`` (the logged values of this call, one per log row) and ``sampler`` (the network saved as
+    ``generator.keras``; for a VAE with ``prior="mixture"`` it includes the mixture fitted after training).
     ``resume=True`` continues from the last checkpoint in ``out`` (or extends a finished run to more
-    steps). Raises :class:`helpers.callbacks.TrainingDiverged` if a loss becomes NaN, ``ValueError`` if
-    the checkpoint does not fit ``cfg``. Introduced in the hands-on GAN chapter (as the command line's
-    ``train``), moved here in the data chapter."""
+    steps); ``callbacks`` run after the run's own
+    (NaN guard, CSV log, sample grids, checkpoint). Raises :class:`helpers.callbacks.TrainingDiverged` if
+    a loss becomes NaN, ``ValueError`` if the checkpoint does not fit ``cfg``. Introduced in the hands-on
+    GAN chapter (as the command line's ``train``), moved here in the data chapter."""
     import keras
 
     from . import callbacks as cb
@@ -131,21 +154,30 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2):
             held_out = data.make_dataset(x_test, batch_size=500, scale=cfg["scale"], shuffle=False,
                                          drop_remainder=False)
         rows = max(1, cfg["steps"] // cfg["log_every"])
-        callbacks = [
+        run_callbacks = [
             cb.NaNGuard(ckpt),
             cb.CSVLog(os.path.join(out, "log.csv"), cfg["batch_size"]),
             cb.SampleGrid(out_dir=os.path.join(out, "samples"), every=cfg["log_every"] * max(1, rows // 10)),
             cb.Checkpoint(ckpt, sampler, os.path.join(out, "generator.keras")),
+            *callbacks,
         ]
         t0 = time.perf_counter()
-        training.fit_steps(model, ds, cfg["steps"], cfg["log_every"], callbacks, validation_data=held_out,
-                           verbose=verbose)
+        history = training.fit_steps(model, ds, cfg["steps"], cfg["log_every"], run_callbacks,
+                                     validation_data=held_out, verbose=verbose)
         seconds = time.perf_counter() - t0
-        if not os.path.exists(os.path.join(out, "generator.keras")):  # steps == 0
-            sampler.save(os.path.join(out, "generator.keras"))
+        saved = os.path.join(out, "generator.keras")
+        if start == cfg["steps"] and os.path.exists(saved):  # nothing trained: keep what the run saved
+            sampler = load_sampler(out)
+        if cfg["prior"] == "mixture" and not any(l.name == "mixture_prior" for l in sampler.layers):
+            # fitted to the finished model's codes; replaces the N(0, I) sampler the checkpoints saved
+            sampler = vae_sampler(model, training.fit_mixture_prior(model, x_train, seed=cfg["seed"]))
+            sampler.save(saved)
+        elif not os.path.exists(saved):  # steps == 0
+            sampler.save(saved)
     finally:
         keras.mixed_precision.set_global_policy(previous)
-    return model, x_train, {"from_step": start, "steps": cfg["steps"], "seconds": seconds}
+    return model, x_train, {"from_step": start, "steps": cfg["steps"], "seconds": seconds,
+                            "history": history.history, "sampler": sampler}
 
 
 def _write_json(path: str, obj) -> None:
@@ -155,16 +187,16 @@ def _write_json(path: str, obj) -> None:
     os.replace(tmp, path)
 
 
-def score(model, cfg: dict, x_train, n: int = 1000, seed: int = 1234) -> tuple[dict, np.ndarray]:
+def score(model, cfg: dict, x_train, sampler, n: int = 1000, seed: int = 1234) -> tuple[dict, np.ndarray]:
     """Score a trained run against the real held-out digits: FID, KID, IS, precision/recall and the
-    class shares of ``n`` samples (shipped classifier), the copy check (median nearest-training-image
+    class shares of ``n`` samples of ``sampler`` (shipped classifier), the copy check (median nearest-training-image
     distance of the samples and of held-out digits, :func:`helpers.metrics.copy_distances`), and for the
     VAE the negative ELBO on the training and held-out images. Returns ``(row, samples)``."""
     from . import metrics
 
     _, (x_test, _) = data.load_mnist(seed=0, verbose=False)  # the held-out digits, never changed
-    z = np.random.default_rng(seed).standard_normal((n, cfg["z_dim"])).astype("float32")
-    samples = data.to_uint8(np.concatenate([np.asarray(model.generate(z[i:i + 500]), np.float32)
+    z = np.random.default_rng(seed).standard_normal((n, int(sampler.input_shape[-1]))).astype("float32")
+    samples = data.to_uint8(np.concatenate([np.asarray(sampler(z[i:i + 500], training=False), np.float32)
                                             for i in range(0, n, 500)]), cfg["scale"])
     row = metrics.evaluate(samples, x_test)
     row = {k: row[k] for k in ("fid", "kid", "is", "precision", "recall")}
@@ -193,29 +225,46 @@ def cache_dir(path: str | None = None) -> str:
     return path or os.environ.get("GENAI_CACHE") or DEFAULT_CACHE
 
 
+def run_dir(cfg: dict, cache: str | None = None) -> str:
+    """The folder a run of ``cfg`` is kept in: ``cache_dir(cache)/key(cfg)``."""
+    return os.path.join(cache_dir(cache), key(cfg))
+
+
 def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
     """Train and score one configuration, or load it from the cache if it was done before. Returns the
     run's row: its settings, ``images`` (training images), ``images_seen`` (steps x batch), ``wall_s``
     (training seconds, when it was trained), ``status`` (``"ok"`` or ``"diverged"``), the scores of
-    :func:`score`, ``cached`` and ``dir`` (the run folder, with ``samples.npy``)."""
+    :func:`score`, ``cached`` and ``dir`` (the run folder, with ``samples.npy`` and ``generator.keras``)."""
     from . import callbacks
 
-    folder = os.path.join(cache_dir(cache), key(cfg))
+    folder = run_dir(cfg, cache)
     result_path = os.path.join(folder, "result.json")
     if os.path.exists(result_path):
         with open(result_path) as f:
             row = json.load(f)
         return {**row, "cached": True, "dir": folder}
-    row = {**cfg, "images_seen": cfg["steps"] * cfg["batch_size"]}
     try:
         # an interrupted run left a checkpoint: continue it
         model, x_train, info = train(cfg, folder, resume=True, verbose=verbose)
-        scores, samples = score(model, cfg, x_train)
-        row.update(images=len(x_train), wall_s=info["seconds"], status="ok", **scores)
-        np.save(os.path.join(folder, "samples.npy"), samples)
     except callbacks.TrainingDiverged as err:
-        row.update(status="diverged", error=str(err))
-    _write_json(result_path, row)  # the run counts as done only once its whole row is written
+        row = {**cfg, "images_seen": cfg["steps"] * cfg["batch_size"], "status": "diverged", "error": str(err)}
+        _write_json(result_path, row)
+        shutil.rmtree(os.path.join(folder, "checkpoint"), ignore_errors=True)
+        return {**row, "cached": False, "dir": folder}
+    return record(cfg, model, x_train, info, cache)
+
+
+def record(cfg: dict, model, x_train, info: dict, cache: str | None = None) -> dict:
+    """Score a model trained with the settings ``cfg`` (by :func:`train`, which returned ``info``, e.g. in
+    a chapter that shows the training) and keep it in the cache as :func:`run` would: ``samples.npy`` and ``result.json`` in
+    :func:`run_dir`, the checkpoint removed. Returns the run's row. Introduced in the hands-on GAN chapter,
+    so that later chapters load the chapter's run instead of training it again."""
+    folder = run_dir(cfg, cache)
+    scores, samples = score(model, cfg, x_train, info["sampler"])
+    row = {**cfg, "images_seen": cfg["steps"] * cfg["batch_size"], "images": len(x_train), "wall_s": info["seconds"],
+           "status": "ok", **scores}
+    np.save(os.path.join(folder, "samples.npy"), samples)
+    _write_json(os.path.join(folder, "result.json"), row)  # the run counts as done only once its row is written
     shutil.rmtree(os.path.join(folder, "checkpoint"), ignore_errors=True)  # finished: keep the results only
     return {**row, "cached": False, "dir": folder}
 
@@ -263,7 +312,7 @@ def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: 
 
     todo = []
     for i, (name, cfg) in enumerate(jobs):
-        if workers > 1 and not os.path.exists(os.path.join(cache_dir(cache), key(cfg), "result.json")):
+        if workers > 1 and not os.path.exists(os.path.join(run_dir(cfg, cache), "result.json")):
             todo.append(i)
         else:
             report(i, name, cfg, run(cfg, cache))

@@ -335,11 +335,16 @@ def inception_features(images, weights="imagenet", batch_size: int = 50) -> np.n
     return np.concatenate(out)
 
 
-def evaluate(fake_images, real_images, subset_size: int = 1000, subsets: int = 100, seed: int = 0) -> dict:
+def evaluate(fake_images, real_images=None, subset_size: int = 1000, subsets: int = 100, seed: int = 0,
+             real_features=None) -> dict:
     """Every metric of the evaluation chapter for uint8 images ``(N, 28, 28)`` against real ones, on the
-    shipped classifier's features (FID, KID, precision/recall) and class probabilities (IS)."""
+    shipped classifier's features (FID, KID, precision/recall) and class probabilities (IS). Pass
+    ``real_features`` (from :func:`features`) instead of ``real_images`` to score many sets against one
+    reference without extracting its features again."""
+    if (real_images is None) == (real_features is None):
+        raise ValueError("pass the real reference as real_images or as real_features (not both)")
     fake_f, fake_logits = _predict(fake_images)
-    real_f = _predict(real_images)[0]
+    real_f = _predict(real_images)[0] if real_features is None else _features(real_features, "real_features")
     fake_p = _softmax(fake_logits)
     size = min(subset_size, len(fake_f), len(real_f))
     kid_mean, kid_std = kid(real_f, fake_f, subsets=subsets, subset_size=size, seed=seed)

@@ -96,14 +96,14 @@ def article_generator(z_dim: int = 100) -> keras.Sequential:
 
 
 def article_discriminator(img_shape=IMG_SHAPE) -> keras.Sequential:
-    """The article's MLP discriminator, corrected: no batch normalisation (it lets the discriminator
-    compare statistics within a batch of all-real or all-fake images) and a logit output (the loss
-    applies the sigmoid, which is numerically stable)."""
+    """The article's MLP discriminator, corrected: a logit output (the loss applies the sigmoid, which
+    is numerically stable) and no batch normalisation, so that its verdict on an image does not depend on
+    the rest of the batch; the two ``Dense(128)`` layers as printed."""
     return keras.Sequential(
         [
             keras.Input(img_shape),
             layers.Flatten(),
-            layers.Dense(256),
+            layers.Dense(128),
             layers.LeakyReLU(0.2),
             layers.Dense(128),
             layers.LeakyReLU(0.2),
@@ -114,7 +114,7 @@ def article_discriminator(img_shape=IMG_SHAPE) -> keras.Sequential:
 
 
 def _init():
-    return keras.initializers.RandomNormal(stddev=0.02)  # DCGAN: all weights from N(0, 0.02)
+    return keras.initializers.RandomNormal(stddev=0.02)  # DCGAN: normal weights, mean 0, standard deviation 0.02
 
 
 def dcgan_generator(z_dim: int = 64, width: int = 64) -> keras.Sequential:
@@ -187,3 +187,37 @@ def vae_decoder(latent_dim: int = 16, width: int = 32) -> keras.Sequential:
         ],
         name="vae_decoder",
     )
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+class MixturePrior(layers.Layer):
+    """A Gaussian mixture over the latent space, written as a deterministic map from standard normal
+    noise: of the ``d + 1`` numbers per row, the first picks the component (through the normal CDF and
+    the cumulative mixture weights), the other ``d`` are scaled by that component's Cholesky factor and
+    shifted by its mean. So a sampler built on it still takes plain ``N(0, I)`` noise, like every other
+    generator in the book. Fitted by :func:`helpers.training.fit_mixture_prior` (the hands-on VAE chapter)."""
+
+    def __init__(self, weights, means, scale_trils, **kwargs):
+        super().__init__(**kwargs)
+        self.mixture_weights = [float(w) for w in weights]
+        self.means = [[float(v) for v in m] for m in means]
+        self.scale_trils = [[[float(v) for v in row] for row in t] for t in scale_trils]
+        self.latent_dim = len(self.means[0])
+
+    def call(self, noise):
+        import tensorflow as tf
+
+        noise = tf.cast(noise, tf.float32)
+        u = 0.5 * (1.0 + tf.math.erf(noise[:, 0] / 2.0**0.5))
+        edges = tf.math.cumsum(tf.constant(self.mixture_weights[:-1], tf.float32))
+        k = tf.searchsorted(edges, u, side="right")  # component of each row
+        means = tf.gather(tf.constant(self.means, tf.float32), k)
+        trils = tf.gather(tf.constant(self.scale_trils, tf.float32), k)
+        return means + tf.linalg.matvec(trils, noise[:, 1:])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.latent_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "weights": self.mixture_weights, "means": self.means,
+                "scale_trils": self.scale_trils}

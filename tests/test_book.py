@@ -92,3 +92,13 @@ def test_config_builds_as_documented():
     assert "book_html" in CONFIG["sphinx"]["local_extensions"]  # MathJax from the build, not a CDN
     assert "mathjax_path" not in CONFIG["sphinx"]["config"]
     assert (BOOK / CONFIG["bibtex_bibfiles"][0]).exists()
+
+
+def test_intro_chapter_times_match_the_committed_runs():
+    """The introduction's table of chapter times is written from the notebooks' last cells, not typed."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "chapter_times.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -198,7 +198,8 @@ def test_saving_sample_grids_leaves_the_notebook_backend_alone(tmp_path):
         cfg = experiments.config("dcgan", train_size=100, steps=20, batch_size=32, log_every=10, width=8)
         experiments.train(cfg, {str(tmp_path / 'run')!r}, verbose=0)
         import os
-        assert len(os.listdir({str(tmp_path / 'run' / 'samples')!r})) == 2
+        files = sorted(os.listdir({str(tmp_path / 'run' / 'samples')!r}))
+        assert files == ["samples_000010.npy", "samples_000010.png", "samples_000020.npy", "samples_000020.png"], files
         print("BACKEND", matplotlib.get_backend())
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

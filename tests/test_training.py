@@ -52,7 +52,8 @@ def test_gan_trains_both_players_and_moves_toward_the_data(mnist):
     dist_before = np.abs(gan.generate(z).numpy()[..., 0].mean(0) - real_mean).mean()
     hist = gan.fit(ds, steps_per_epoch=150, epochs=2, shuffle=False, verbose=0).history
     dist_after = np.abs(gan.generate(z).numpy()[..., 0].mean(0) - real_mean).mean()
-    assert set(hist) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert set(hist) == {"d_loss", "g_loss", "d_real", "d_fake", "d_accuracy"}
+    assert hist["d_accuracy"][-1] > 0.5  # the discriminator beats chance
     assert all(np.isfinite(v[-1]) for v in hist.values())
     assert hist["d_loss"][-1] < np.log(4)  # the discriminator beats chance (ln 4 is the loss at D = 1/2)
     assert hist["d_real"][-1] > hist["d_fake"][-1]
@@ -81,7 +82,7 @@ def test_gan_losses_match_their_closed_forms(g_loss, smoothing):
     c = 0.7
     gan = training.make_gan(models.dcgan_generator(8, 8), _constant_critic(c), g_loss=g_loss, label_smoothing=smoothing)
     x = np.zeros((32, 28, 28), np.uint8)
-    logs = gan.fit(data.make_dataset(x, batch_size=32), epochs=1, verbose=0).history
+    logs = gan.fit(data.make_dataset(x, batch_size=32), epochs=1, shuffle=False, verbose=0).history
     softplus = lambda v: np.log1p(np.exp(v))
     target = 1 - smoothing
     d_expected = (target * softplus(-c) + (1 - target) * softplus(c)) + softplus(c)
@@ -176,6 +177,10 @@ def test_cli_extends_a_run_to_the_state_of_a_straight_run(tmp_path, kind, losses
     assert float(log[1]["wall_s"]) > float(log[0]["wall_s"])  # training time adds up across the resume
     assert losses | {"images_per_s"} <= set(log[0])
     assert json.load(open(os.path.join(resumed, "config.json")))["steps"] == 60
+    generator = os.path.join(resumed, "generator.keras")
+    mtime = os.path.getmtime(generator)
+    assert cli.main(["train", kind, "--out", resumed, "--resume"]) == 0  # nothing left: nothing rewritten
+    assert os.path.getmtime(generator) == mtime
 
     npy = str(tmp_path / "s.npy")
     assert cli.main(["sample", resumed, "--n", "1500", "--out", npy]) == 0
@@ -229,7 +234,7 @@ def test_cli_help_lists_defaults_files_and_exit_codes(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "-h"])
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    for needle in ("(smoke): dcgan 20 / vae 20", "default: dcgan 128 / vae 128", "config.json", "checkpoint/", "generator.keras", "exit codes",
+    for needle in ("(smoke): dcgan 20 / vae 20", "default: dcgan 128 / vae 64", "config.json", "checkpoint/", "generator.keras", "exit codes",
                    "130 interrupted"):
         assert needle in text, needle
 
@@ -257,7 +262,7 @@ def test_every_policy_trains_with_float32_outputs_and_the_right_loss_scaling(pol
         vae = training.VAE(models.vae_encoder(2, 8), models.vae_decoder(2, 8))
         vae.compile(keras.optimizers.SGD(1e-3))
         before = [w.numpy().astype(np.float64) for w in vae.trainable_weights]
-        h = vae.fit(data.make_dataset(x, batch_size=32, scale="unit"), epochs=1, verbose=0).history
+        h = vae.fit(data.make_dataset(x, batch_size=32, scale="unit"), epochs=1, shuffle=False, verbose=0).history
         moved = np.sqrt(sum(((w.numpy() - b) ** 2).sum() for w, b in zip(vae.trainable_weights, before)))
         return moved, h
 
@@ -273,7 +278,7 @@ def test_every_policy_trains_with_float32_outputs_and_the_right_loss_scaling(pol
         assert isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer) == scaled
         assert isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer) == scaled
         g0 = [w.numpy().copy() for w in gan.generator.trainable_weights]
-        h = gan.fit(data.make_dataset(x, batch_size=16), epochs=1, verbose=0).history
+        h = gan.fit(data.make_dataset(x, batch_size=16), epochs=1, shuffle=False, verbose=0).history
         assert all(np.isfinite(v[-1]) for v in h.values()), h
         assert any(not np.allclose(a, b.numpy()) for a, b in zip(g0, gan.generator.trainable_weights))
         z = np.zeros((2, 32), np.float32)
@@ -329,14 +334,14 @@ def test_two_replicas_draw_their_own_noise_and_step_like_one_device():
                 model = training.GAN(g, d)
                 model.compile(keras.optimizers.SGD(0.5), keras.optimizers.SGD(0.5))
             w0 = [w.numpy().copy() for w in model.trainable_weights]
-            model.fit(data.make_dataset(x, batch_size=32, shuffle=False), epochs=1, verbose=0)
+            model.fit(data.make_dataset(x, batch_size=32, shuffle=False), epochs=1, shuffle=False, verbose=0)
             return w0, [w.numpy() for w in model.trainable_weights]
         (a0, a1), (b0, b1) = step(one), step(two)
         for u0, u, w0, w in zip(a0, a1, b0, b1):
             np.testing.assert_allclose(u0, w0)
             np.testing.assert_allclose(u, w, rtol=1e-4, atol=1e-6)
         assert any(not np.allclose(u0, u) for u0, u in zip(a0, a1))
-        h = vae.fit(data.make_dataset(x, batch_size=16, scale="unit"), epochs=1, verbose=0).history
+        h = vae.fit(data.make_dataset(x, batch_size=16, scale="unit"), epochs=1, shuffle=False, verbose=0).history
         assert np.isfinite(h["neg_elbo"][-1]), h
         print("OK", two.num_replicas_in_sync)
         """

@@ -110,3 +110,39 @@ def test_beta_weights_the_kl_in_the_objective(mnist, beta):
     assert h["neg_elbo"][-1] == pytest.approx(h["recon"][-1] + h["kl"][-1], rel=1e-4)
     if beta == 0:
         assert h["loss"][-1] < h["neg_elbo"][-1]
+
+
+def test_mixture_prior_samples_the_mixture_and_survives_saving(tmp_path):
+    """Standard normal noise through MixturePrior: component shares, means and covariances of the mixture."""
+    from helpers import models
+
+    weights = [0.3, 0.7]
+    means = [[-20.0, 0.0], [20.0, 2.0]]
+    trils = [[[1.0, 0.0], [0.5, 0.5]], [[2.0, 0.0], [-1.0, 1.0]]]
+    prior = models.MixturePrior(weights, means, trils)
+    noise = np.random.default_rng(0).standard_normal((200_000, 3)).astype("float32")
+    z = prior(noise).numpy()
+    right = z[:, 0] > 0  # the components are far apart: the sign of z_1 tells them apart
+    assert right.mean() == pytest.approx(0.7, abs=0.005)
+    for part, m, t in ((z[~right], means[0], trils[0]), (z[right], means[1], trils[1])):
+        np.testing.assert_allclose(part.mean(0), m, atol=0.03)
+        np.testing.assert_allclose(np.cov(part.T), np.array(t) @ np.array(t).T, atol=0.05)
+    model = keras.Sequential([keras.Input((3,)), prior])
+    model.save(tmp_path / "p.keras")
+    again = keras.models.load_model(tmp_path / "p.keras", compile=False)
+    np.testing.assert_array_equal(again(noise[:100]).numpy(), z[:100])
+
+
+def test_fitted_mixture_prior_follows_the_codes(mnist):
+    """Fitted to a VAE's codes, the mixture reproduces their mean and spread (not N(0, I)'s)."""
+    (x, _), _ = mnist
+    vae = training.make_vae(models.vae_encoder(4, 8), models.vae_decoder(4, 8), seed=0)
+    training.fit_steps(vae, data.make_dataset(x, batch_size=64, scale="unit").repeat(), 40, log_every=40, verbose=0)
+    prior = training.fit_mixture_prior(vae, x[:1000], components=5)
+    codes = vae.encode(x[:1000, ..., None].astype("float32") / 255)[0].numpy()
+    z = prior(np.random.default_rng(1).standard_normal((50_000, 5)).astype("float32")).numpy()
+    assert np.all(np.abs(z.mean(0) - codes.mean(0)) < 0.05 + 0.1 * codes.std(0)), (z.mean(0), codes.mean(0))
+    np.testing.assert_allclose(z.std(0), codes.std(0), rtol=0.1)
+    with pytest.raises(ValueError, match="prior"):
+        from helpers import experiments
+        experiments.config("dcgan", prior="mixture")
