@@ -26,9 +26,10 @@ DEFAULT_CACHE = os.path.join("runs", "experiments")
 
 
 def config(kind: str, **overrides) -> dict:
-    """The whole configuration of one run: the recipe of ``kind`` for the budget in force, the device's
-    precision, where the digits come from (``data_source``: a run on the offline subset is not the run on
-    the full MNIST) and ``overrides`` (``steps``, ``batch_size``, ``seed``, ``width``, ``augment``,
+    """The whole configuration of one run: the recipe of ``kind`` for the budget in force, the precision
+    (the recipe's, else the device's), where the digits come from (``data_source``: a run on the offline
+    subset is not the run on the full MNIST) and ``overrides`` (``steps``, ``batch_size``, ``seed``,
+    ``width``, ``augment``, ``policy``,
     ``train_size``, ``imbalance`` (10 shares), ``duplicate`` ([index, copies]), ``corrupt``
     ([kind, level]), ...). Unknown keys are an error, so a typo cannot silently train the default."""
     from . import training
@@ -40,6 +41,7 @@ def config(kind: str, **overrides) -> dict:
            "log_every": recipe["log_every"], "seed": 0, "z_dim": recipe["z_dim"], "width": recipe["width"],
            "lr": recipe["lr"], "augment": "", "prior": recipe.get("prior", "normal"), **{k: None for k in DATA_KEYS},
            "scale": {"dcgan": training.GAN, "vae": training.VAE}[kind].scale, **runtime.device_choices(),
+           **({"policy": recipe["policy"]} if "policy" in recipe else {}),
            "data_source": data.mnist_source()}
     unknown = set(overrides) - set(cfg)
     if unknown:
