@@ -85,7 +85,9 @@ def _data_settings(args) -> dict:
             raise _fail(f"{flag}: could not read {text!r}")
 
     out = {"train_size": args.train_size, "augment": args.augment, "width": args.width, "lr": args.lr,
-           "prior": args.prior}
+           "prior": args.prior, "loss": args.loss, "penalty": args.penalty, "penalty_weight": args.penalty_weight,
+           "d_steps": args.d_steps, "spectral_norm": args.spectral_norm or None, "d_lr": args.d_lr,
+           "g_lr": args.g_lr, "clipnorm": args.clipnorm}
     if args.corrupt:
         out["corrupt"] = pair(args.corrupt, "--corrupt", str)
     if args.duplicate:
@@ -218,7 +220,7 @@ def main(argv=None) -> int:
     from . import runtime
 
     runtime._tensorflow()  # import TensorFlow once, without its C++ start-up lines on stderr
-    from .training import RECIPES
+    from .training import LOSSES, PENALTIES, RECIPES
 
     budget = runtime.budget()
     fmt = argparse.RawDescriptionHelpFormatter
@@ -248,6 +250,18 @@ def main(argv=None) -> int:
                    help="vae only: sample codes from N(0, I), or from a Gaussian mixture fitted to the training "
                         f"digits' codes after training; default: {RECIPES['vae'].get('prior', 'normal')}")
     t.add_argument("--lr", type=_positive_float, help=f"learning rate; default: {default('lr')}")
+    t.add_argument("--loss", choices=LOSSES, help="dcgan only: the GAN loss; default: non_saturating")
+    t.add_argument("--penalty", choices=[p for p in PENALTIES if p],
+                   help="dcgan only: a gradient penalty on the discriminator; default: none")
+    t.add_argument("--penalty-weight", type=_positive_float, help="weight of --penalty; default: 10")
+    t.add_argument("--d-steps", type=_positive, help="dcgan only: discriminator updates per generator update, each "
+                                                     "on its own batch; default: 1")
+    t.add_argument("--spectral-norm", action="store_true",
+                   help="dcgan only: spectral normalisation in the discriminator (and no batch norm there)")
+    t.add_argument("--d-lr", type=_positive_float, help="dcgan only: the discriminator's learning rate; default: --lr")
+    t.add_argument("--g-lr", type=_positive_float, help="dcgan only: the generator's learning rate; default: --lr")
+    t.add_argument("--clipnorm", type=_positive_float,
+                   help="dcgan only: clip the norm of each gradient tensor to this value; default: no clipping")
     t.add_argument("--corrupt", help="corrupt the training images: KIND:LEVEL, KIND one of noise, blur, occlude; "
                                      "default: none")
     t.add_argument("--imbalance", help="keep these fractions of each class: ten comma-separated values; default: all")

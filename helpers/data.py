@@ -314,3 +314,47 @@ def duplicate(x, y, index: int, copies: int):
         raise ValueError(f"copies must be >= 0, got {copies}")
     reps = np.repeat(np.asarray([int(index)]), int(copies))
     return np.concatenate([x, x[reps]]), np.concatenate([y, y[reps]])
+
+
+# ------------------------------------------------------------------------------------------ toy data
+def ring(n: int, modes: int = 8, radius: float = 2.0, std: float = 0.02, seed: int = 0):
+    """``n`` points from a mixture of ``modes`` equal Gaussians (standard deviation ``std``) evenly spaced
+    on a circle of ``radius``: the ring of Srivastava et al. 2017 (VEEGAN) and Lin et al. 2018 (PacGAN).
+    Returns ``(points, centres)``, float32 ``(n, 2)`` and ``(modes, 2)``. Introduced in the instability
+    chapter."""
+    if n < 1 or modes < 1 or radius <= 0 or std <= 0:
+        raise ValueError(f"need n >= 1, modes >= 1, radius > 0, std > 0; got {n}, {modes}, {radius}, {std}")
+    angles = 2 * np.pi * np.arange(modes) / modes
+    centres = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    return _mixture(centres, n, std, seed)
+
+
+def grid(n: int, side: int = 5, spacing: float = 2.0, std: float = 0.05, seed: int = 0):
+    """``n`` points from a mixture of ``side**2`` equal Gaussians on a square grid (``spacing`` apart,
+    centred on the origin: -4, -2, 0, 2, 4 for the defaults, as in VEEGAN and PacGAN). Returns
+    ``(points, centres)``. Introduced in the instability chapter."""
+    if n < 1 or side < 1 or spacing <= 0 or std <= 0:
+        raise ValueError(f"need n >= 1, side >= 1, spacing > 0, std > 0; got {n}, {side}, {spacing}, {std}")
+    axis = (np.arange(side) - (side - 1) / 2) * spacing
+    centres = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
+    return _mixture(centres, n, std, seed)
+
+
+def _mixture(centres, n, std, seed):
+    rng = np.random.default_rng(seed)
+    which = rng.integers(0, len(centres), n)
+    points = centres[which] + std * rng.standard_normal((n, 2))
+    return points.astype(np.float32), centres.astype(np.float32)
+
+
+def make_point_dataset(points, batch_size: int = 256, seed: int = 0):
+    """A repeated, shuffled ``tf.data`` pipeline of float32 point batches ``(B, d)`` (toy data)."""
+    import tensorflow as tf
+
+    points = np.asarray(points, dtype=np.float32)
+    if points.ndim != 2 or not np.all(np.isfinite(points)):
+        raise ValueError(f"points must be a finite 2-D array (n, d), got shape {points.shape}")
+    if not 1 <= batch_size <= len(points):
+        raise ValueError(f"batch_size={batch_size} does not fit {len(points)} points")
+    ds = tf.data.Dataset.from_tensor_slices(points).shuffle(len(points), seed=seed).batch(batch_size, drop_remainder=True)
+    return ds.repeat().prefetch(2)

@@ -20,6 +20,9 @@ from . import data, runtime
 
 # Bump when the training or scoring code changes what a cached run would contain.
 CACHE_VERSION = 2
+# The GAN's training variants (the instability chapter), at their defaults: the recipe's plain DCGAN.
+GAN_DEFAULTS = {"loss": "non_saturating", "penalty": None, "penalty_weight": None, "d_steps": 1,
+                "spectral_norm": False, "d_lr": None, "g_lr": None, "clipnorm": None}
 # Data conditions, applied in this order to the training split: subset, imbalance, duplicate, corrupt.
 DATA_KEYS = ("train_size", "imbalance", "duplicate", "corrupt")
 DEFAULT_CACHE = os.path.join("runs", "experiments")
@@ -39,21 +42,28 @@ def config(kind: str, **overrides) -> dict:
     recipe = training.RECIPES[kind]
     cfg = {"kind": kind, "steps": recipe["steps"][runtime.budget()], "batch_size": recipe["batch_size"],
            "log_every": recipe["log_every"], "seed": 0, "z_dim": recipe["z_dim"], "width": recipe["width"],
-           "lr": recipe["lr"], "augment": "", "prior": recipe.get("prior", "normal"), **{k: None for k in DATA_KEYS},
+           "lr": recipe["lr"], "augment": "", "prior": recipe.get("prior", "normal"),
+           **(GAN_DEFAULTS if kind == "dcgan" else {}), **{k: None for k in DATA_KEYS},
            "scale": {"dcgan": training.GAN, "vae": training.VAE}[kind].scale, **runtime.device_choices(),
            **({"policy": recipe["policy"]} if "policy" in recipe else {}),
            "data_source": data.mnist_source()}
-    unknown = set(overrides) - set(cfg)
+    unknown = set(overrides) - set(cfg) - set(GAN_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(cfg)}")
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     if kind != "dcgan" and cfg["augment"]:
         raise ValueError("augment applies to the GAN's discriminator; the VAE has none")
+    gan_only = sorted(k for k in GAN_DEFAULTS if k in overrides and overrides[k] is not None)
+    if kind != "dcgan" and gan_only:
+        raise ValueError(f"{', '.join(gan_only)} apply to the GAN; the VAE has no discriminator")
+    if kind == "dcgan" and (cfg["loss"] not in training.LOSSES or cfg["penalty"] not in training.PENALTIES):
+        raise ValueError(f"loss must be one of {training.LOSSES} and penalty one of {training.PENALTIES}; "
+                         f"got {cfg['loss']!r}, {cfg['penalty']!r}")
     if cfg["prior"] not in ("normal", "mixture") or (kind != "vae" and cfg["prior"] != "normal"):
         raise ValueError(f"prior must be 'normal' or, for the VAE, 'mixture' (a Gaussian mixture fitted to the "
                          f"codes of the training digits after training); got {cfg['prior']!r}")
     cfg["augment"] = ",".join(training.parse_augment(cfg["augment"]))
-    for key in ("steps", "batch_size", "log_every"):
+    for key in ("steps", "batch_size", "log_every", *(["d_steps"] if kind == "dcgan" else [])):
         if int(cfg[key]) < 1:
             raise ValueError(f"{key} must be a positive integer, got {cfg[key]}")
     # json round trip: tuples become lists, so a configuration equals the one read back from disk
@@ -85,8 +95,11 @@ def build(cfg: dict):
 
     if cfg["kind"] == "dcgan":
         model = training.make_gan(
-            models.dcgan_generator(cfg["z_dim"], cfg["width"]), models.dcgan_discriminator(cfg["width"]),
+            models.dcgan_generator(cfg["z_dim"], cfg["width"]),
+            models.dcgan_discriminator(cfg["width"], spectral_norm=cfg["spectral_norm"]),
             seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"], augment=cfg["augment"] or None,
+            d_lr=cfg["d_lr"], g_lr=cfg["g_lr"], clipnorm=cfg["clipnorm"], loss=cfg["loss"],
+            gradient_penalty=cfg["penalty"], penalty_weight=cfg["penalty_weight"], d_steps=cfg["d_steps"],
             steps_per_execution=training.STEPS_PER_EXECUTION,
         )
         return model, model.generator
@@ -137,9 +150,10 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
 
     ckpt = os.path.join(out, "checkpoint")
     x_train, _, x_test = training_data(cfg)
-    if len(x_train) < cfg["batch_size"]:
-        raise ValueError(f"the training set has {len(x_train)} images, fewer than one batch of {cfg['batch_size']}; "
-                         f"use a smaller batch_size")
+    per_step = cfg["batch_size"] * cfg.get("d_steps", 1)  # real images per step: one batch per discriminator update
+    if len(x_train) < per_step:
+        raise ValueError(f"the training set has {len(x_train)} images, fewer than the {per_step} one step needs; "
+                         f"use a smaller batch_size (or d_steps)")
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(cfg["policy"])
     try:
@@ -150,7 +164,7 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
             raise ValueError(f"{out} has already trained {start} steps, more than the {cfg['steps']} asked for")
         os.makedirs(out, exist_ok=True)
         _write_json(os.path.join(out, "config.json"), cfg)
-        ds = data.make_dataset(x_train, batch_size=cfg["batch_size"], scale=cfg["scale"], seed=cfg["seed"]).repeat()
+        ds = data.make_dataset(x_train, batch_size=per_step, scale=cfg["scale"], seed=cfg["seed"]).repeat()
         held_out = None
         if cfg["kind"] == "vae":  # the held-out negative ELBO and its parts, at every log row
             held_out = data.make_dataset(x_test, batch_size=500, scale=cfg["scale"], shuffle=False,
@@ -158,7 +172,7 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
         rows = max(1, cfg["steps"] // cfg["log_every"])
         run_callbacks = [
             cb.NaNGuard(ckpt),
-            cb.CSVLog(os.path.join(out, "log.csv"), cfg["batch_size"]),
+            cb.CSVLog(os.path.join(out, "log.csv"), per_step),
             cb.SampleGrid(out_dir=os.path.join(out, "samples"), every=cfg["log_every"] * max(1, rows // 10)),
             cb.Checkpoint(ckpt, sampler, os.path.join(out, "generator.keras")),
             *callbacks,
@@ -227,6 +241,12 @@ def cache_dir(path: str | None = None) -> str:
     return path or os.environ.get("GENAI_CACHE") or DEFAULT_CACHE
 
 
+def images_seen(cfg: dict) -> int:
+    """Real training images a run draws: steps x batch size (x d_steps for a GAN whose discriminator
+    makes several updates per step)."""
+    return cfg["steps"] * cfg["batch_size"] * cfg.get("d_steps", 1)
+
+
 def run_dir(cfg: dict, cache: str | None = None) -> str:
     """The folder a run of ``cfg`` is kept in: ``cache_dir(cache)/key(cfg)``."""
     return os.path.join(cache_dir(cache), key(cfg))
@@ -249,7 +269,7 @@ def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
         # an interrupted run left a checkpoint: continue it
         model, x_train, info = train(cfg, folder, resume=True, verbose=verbose)
     except callbacks.TrainingDiverged as err:
-        row = {**cfg, "images_seen": cfg["steps"] * cfg["batch_size"], "status": "diverged", "error": str(err)}
+        row = {**cfg, "images_seen": images_seen(cfg), "status": "diverged", "error": str(err)}
         _write_json(result_path, row)
         shutil.rmtree(os.path.join(folder, "checkpoint"), ignore_errors=True)
         return {**row, "cached": False, "dir": folder}
@@ -263,7 +283,7 @@ def record(cfg: dict, model, x_train, info: dict, cache: str | None = None) -> d
     so that later chapters load the chapter's run instead of training it again."""
     folder = run_dir(cfg, cache)
     scores, samples = score(model, cfg, x_train, info["sampler"])
-    row = {**cfg, "images_seen": cfg["steps"] * cfg["batch_size"], "images": len(x_train), "wall_s": info["seconds"],
+    row = {**cfg, "images_seen": images_seen(cfg), "images": len(x_train), "wall_s": info["seconds"],
            "status": "ok", **scores}
     np.save(os.path.join(folder, "samples.npy"), samples)
     _write_json(os.path.join(folder, "result.json"), row)  # the run counts as done only once its row is written

@@ -353,3 +353,26 @@ def evaluate(fake_images, real_images=None, subset_size: int = 1000, subsets: in
     return {"fid": fid(real_f, fake_f), "kid": kid_mean, "kid_std": kid_std, "kid_subset_size": size,
             "is": is_mean, "is_std": is_std, "precision": precision, "recall": recall,
             "n_fake": len(fake_f), "n_real": len(real_f), "features": "helpers MNIST classifier (128-D)"}
+
+
+def mode_coverage(samples, centres, std: float) -> dict:
+    """Mode coverage of 2-D (or any-D) samples of a Gaussian mixture with the given ``centres`` and
+    component standard deviation ``std``, with the definitions of Srivastava et al. 2017 (VEEGAN) and
+    Lin et al. 2018 (PacGAN): a sample is *high quality* when it lies within 3 std of its nearest centre;
+    a mode is *captured* when it is the nearest centre of at least one high-quality sample. Returns
+    ``{"modes": captured modes, "high_quality": share of high-quality samples, "reverse_kl": KL between
+    the distribution of high-quality samples over the modes and the uniform one}`` (0 when every mode
+    gets the same share; NaN when no sample is high quality). Introduced in the instability chapter."""
+    samples, centres = np.asarray(samples, np.float64), np.asarray(centres, np.float64)
+    if samples.ndim != 2 or centres.ndim != 2 or samples.shape[1] != centres.shape[1]:
+        raise ValueError(f"samples (n, d) and centres (k, d) must share d; got {samples.shape} and {centres.shape}")
+    if len(samples) == 0 or std <= 0:
+        raise ValueError("need at least one sample and std > 0")
+    distances = np.sqrt(((samples[:, None, :] - centres[None, :, :]) ** 2).sum(-1))
+    nearest, good = distances.argmin(1), distances.min(1) <= 3 * std
+    counts = np.bincount(nearest[good], minlength=len(centres))
+    result = {"modes": int((counts > 0).sum()), "high_quality": float(good.mean())}
+    if counts.sum() == 0:
+        return {**result, "reverse_kl": float("nan")}
+    p = counts[counts > 0] / counts.sum()
+    return {**result, "reverse_kl": float(np.sum(p * np.log(p * len(centres))))}

@@ -138,22 +138,50 @@ def dcgan_generator(z_dim: int = 64, width: int = 64) -> keras.Sequential:
     )
 
 
-def dcgan_discriminator(width: int = 64, img_shape=IMG_SHAPE) -> keras.Sequential:
+def dcgan_discriminator(width: int = 64, img_shape=IMG_SHAPE, spectral_norm: bool = False) -> keras.Sequential:
     """DCGAN discriminator: strided convolutions instead of pooling, LeakyReLU(0.2), batch norm on all
-    but the first layer, one logit out."""
+    but the first layer, one logit out. ``spectral_norm=True`` (Miyato et al. 2018) wraps every weight
+    layer in ``keras.layers.SpectralNormalization``, which divides its kernel by an estimate of its
+    largest singular value (updated by one power iteration per call with ``training=True``, as the GAN's
+    step calls it), and leaves batch norm out, as the paper does."""
+    def weighted(layer):
+        return layers.SpectralNormalization(layer) if spectral_norm else layer
+
     return keras.Sequential(
         [
             keras.Input(img_shape),
-            layers.Conv2D(width, 4, strides=2, padding="same", kernel_initializer=_init()),
+            weighted(layers.Conv2D(width, 4, strides=2, padding="same", kernel_initializer=_init())),
             layers.LeakyReLU(0.2),
-            layers.Conv2D(2 * width, 4, strides=2, padding="same", use_bias=False, kernel_initializer=_init()),
-            layers.BatchNormalization(),
+            weighted(layers.Conv2D(2 * width, 4, strides=2, padding="same", use_bias=spectral_norm,
+                                   kernel_initializer=_init())),
+            *([] if spectral_norm else [layers.BatchNormalization()]),
             layers.LeakyReLU(0.2),
             layers.Flatten(),
-            layers.Dense(1, kernel_initializer=_init(), dtype="float32"),  # logits in float32
+            weighted(layers.Dense(1, kernel_initializer=_init(), dtype="float32")),  # logits in float32
         ],
-        name="dcgan_discriminator",
+        name="dcgan_discriminator_sn" if spectral_norm else "dcgan_discriminator",
     )
+
+
+def mlp_generator(z_dim: int = 2, hidden: int = 128, depth: int = 2, out_dim: int = 2) -> keras.Sequential:
+    """A small MLP generator for 2-D toy data (the instability chapter): ``depth`` ReLU layers of
+    ``hidden`` units, a linear output (points are not bounded)."""
+    return keras.Sequential([keras.Input((z_dim,)), *[layers.Dense(hidden, activation="relu") for _ in range(depth)],
+                             layers.Dense(out_dim, dtype="float32")], name="mlp_generator")
+
+
+def mlp_discriminator(hidden: int = 128, depth: int = 2, in_dim: int = 2, spectral_norm: bool = False) -> keras.Sequential:
+    """A small MLP discriminator for 2-D toy data: ``depth`` LeakyReLU(0.2) layers, one logit out;
+    ``spectral_norm=True`` wraps every dense layer in ``keras.layers.SpectralNormalization``."""
+    def dense(units, **kw):
+        layer = layers.Dense(units, **kw)
+        return layers.SpectralNormalization(layer) if spectral_norm else layer
+
+    hidden_layers = []
+    for _ in range(depth):
+        hidden_layers += [dense(hidden), layers.LeakyReLU(0.2)]
+    return keras.Sequential([keras.Input((in_dim,)), *hidden_layers, dense(1, dtype="float32")],
+                            name="mlp_discriminator")
 
 
 def vae_encoder(latent_dim: int = 16, width: int = 32, img_shape=IMG_SHAPE) -> keras.Sequential:

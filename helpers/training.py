@@ -26,6 +26,9 @@ RECIPES = {
 # minutes on a 2-core CPU): the hands-on GAN and VAE chapters compare them with the earlier recipes. The
 # DCGAN trains in float32 even where the device offers bfloat16 (runtime.device_choices): bfloat16 mixed
 # precision was faster but its samples were clearly worse (chapter 3 measures it).
+LOSSES = ("non_saturating", "saturating", "wasserstein", "hinge")
+PENALTIES = (None, "wgan-gp", "r1")
+PENALTY_WEIGHTS = {"wgan-gp": 10.0, "r1": 10.0}  # the papers' defaults (lambda = 10; gamma = 10)
 STEPS_PER_EXECUTION = 10  # train steps per compiled call (fewer Python round trips; see fit_steps)
 
 
@@ -125,8 +128,13 @@ class GAN(keras.Model):
     Algorithm 1 recomputes the fakes' logits with the updated discriminator first, which costs one more
     forward pass per step). The discriminator must output logits.
 
-    ``compile(d_optimizer, g_optimizer, g_loss="non_saturating" | "saturating", label_smoothing=0.0)``.
-    ``label_smoothing`` is one-sided: real targets become ``1 - label_smoothing``, fake stay 0.
+    ``compile(d_optimizer, g_optimizer, loss="non_saturating", label_smoothing=0.0, gradient_penalty=None,
+    penalty_weight=None, d_steps=1)``: ``loss`` one of :data:`LOSSES` (:meth:`losses_from_logits`),
+    ``gradient_penalty`` ``"wgan-gp"`` or ``"r1"`` (:meth:`penalty`; weight 10 unless given), ``d_steps``
+    discriminator updates per generator update, each on its own real images (the batches ``fit`` sees must
+    then hold ``d_steps`` sub-batches). ``label_smoothing`` is one-sided: real targets become
+    ``1 - label_smoothing``, fake stay 0 (cross-entropy losses only). Introduced in the hands-on GAN
+    chapter; the losses, penalties and ``d_steps`` in the instability chapter.
     ``augment="translation,cutout"`` passes every image the discriminator sees, real and fake, through
     :func:`diff_augment` (the data chapter); off by default.
 
@@ -147,27 +155,40 @@ class GAN(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.d_real_tracker = keras.metrics.Mean(name="d_real")  # mean D(x) on real images
-        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")  # mean D(G(z)) on the step's fakes
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")  # mean sigmoid(D(x)) on real images
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")  # mean sigmoid(D(G(z))) on the step's fakes
         self.d_accuracy_tracker = keras.metrics.Mean(name="d_accuracy")  # share of the step's images D gets right
+        self.penalty_tracker = keras.metrics.Mean(name="penalty")  # the weighted gradient penalty, if any
         self.built = True  # both networks are built; fit must not probe call() with images
 
-    def compile(self, d_optimizer, g_optimizer, g_loss="non_saturating", label_smoothing=0.0, **kwargs):
+    def compile(self, d_optimizer, g_optimizer, loss="non_saturating", label_smoothing=0.0,
+                gradient_penalty=None, penalty_weight=None, d_steps=1, **kwargs):
         super().compile(**kwargs)
-        if g_loss not in ("non_saturating", "saturating"):
-            raise ValueError(f"g_loss must be 'non_saturating' or 'saturating', got {g_loss!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+        if gradient_penalty not in PENALTIES:
+            raise ValueError(f"gradient_penalty must be one of {PENALTIES}, got {gradient_penalty!r}")
         if not 0.0 <= label_smoothing < 0.5:
             raise ValueError(f"label_smoothing must be in [0, 0.5), got {label_smoothing}")
+        if label_smoothing and loss not in ("non_saturating", "saturating"):
+            raise ValueError(f"label_smoothing applies to the cross-entropy losses, not to {loss!r}")
+        if int(d_steps) < 1:
+            raise ValueError(f"d_steps must be a positive integer, got {d_steps}")
+        if penalty_weight is not None and penalty_weight < 0:
+            raise ValueError(f"penalty_weight must be >= 0, got {penalty_weight}")
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
         # Build the optimizer slots now, in the caller's (strategy) scope, not inside a replica step.
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
-        self.g_loss_kind, self.label_smoothing = g_loss, float(label_smoothing)
+        self.loss_kind, self.label_smoothing = loss, float(label_smoothing)
+        self.gradient_penalty, self.d_steps = gradient_penalty, int(d_steps)
+        self.penalty_weight = float(PENALTY_WEIGHTS.get(gradient_penalty, 0.0) if penalty_weight is None
+                                    else penalty_weight)
 
     @property
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker,
-                self.d_accuracy_tracker]
+                self.d_accuracy_tracker] + ([self.penalty_tracker] if self.gradient_penalty else [])
 
     def optimizer_pairs(self):
         """(optimizer, network) pairs, for checkpointing."""
@@ -183,29 +204,92 @@ class GAN(keras.Model):
     def noise(self, n):
         return _standard_normal((n, self.z_dim), self.seed_generator)
 
+    # ------------------------------------------------------------------------------------ the losses
+    def losses_from_logits(self, real_logits, fake_logits):
+        """``(d_loss, g_loss)`` of the configured loss, from the discriminator's outputs (float32):
+
+        - ``non_saturating``: D minimises the cross-entropy, G minimises -log D(G(z)) (chapter 2);
+        - ``saturating``: G minimises log(1 - D(G(z))), the minimax form;
+        - ``wasserstein`` (Arjovsky et al. 2017): D (a critic) minimises mean D(G(z)) - mean D(x), G
+          minimises -mean D(G(z)); needs a Lipschitz constraint (a gradient penalty, spectral norm);
+        - ``hinge`` (Miyato et al. 2018): D minimises mean relu(1 - D(x)) + mean relu(1 + D(G(z))), G
+          minimises -mean D(G(z)).
+        """
+        real_logits, fake_logits = tf.cast(real_logits, tf.float32), tf.cast(fake_logits, tf.float32)
+        if self.loss_kind in ("non_saturating", "saturating"):
+            real_target = tf.fill(tf.shape(real_logits), 1.0 - self.label_smoothing)
+            d_loss = _bce(real_target, real_logits) + _bce(tf.zeros_like(fake_logits), fake_logits)
+            if self.loss_kind == "non_saturating":  # -log D(G(z))
+                return d_loss, _bce(tf.ones_like(fake_logits), fake_logits)
+            return d_loss, -_bce(tf.zeros_like(fake_logits), fake_logits)  # log(1 - D(G(z)))
+        if self.loss_kind == "wasserstein":
+            return tf.reduce_mean(fake_logits) - tf.reduce_mean(real_logits), -tf.reduce_mean(fake_logits)
+        d_loss = tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_logits))
+        return d_loss, -tf.reduce_mean(fake_logits)
+
+    def _input_gradient(self, x):
+        """The gradient of sum D(x) with respect to the images ``x``, float32, ``(B, -1)``. Under
+        mixed_float16 the inner gradient is taken of the loss-scaled sum and divided back, so that small
+        gradients do not underflow in float16."""
+        scale = tf.cast(self.d_optimizer.scale_loss(tf.constant(1.0)), tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total = tf.reduce_sum(tf.cast(self.discriminator(x, training=True), tf.float32)) * scale
+        grad = tf.cast(tape.gradient(total, x), tf.float32) / scale
+        return tf.reshape(grad, [tf.shape(x)[0], -1])
+
+    def penalty(self, real, fake):
+        """The weighted gradient penalty of the discriminator (0 when there is none):
+
+        - ``wgan-gp`` (Gulrajani et al. 2017): ``weight * mean((||grad D(x_hat)||_2 - 1)^2)`` at
+          ``x_hat = u * real + (1 - u) * fake``, ``u ~ U(0, 1)`` per image; the norm is
+          ``sqrt(sum g^2 + 1e-12)``, so a zero gradient gives a finite gradient of the penalty;
+        - ``r1`` (Mescheder et al. 2018): ``weight / 2 * mean(||grad D(x)||_2^2)`` on real images.
+        """
+        if not self.gradient_penalty:
+            return tf.constant(0.0)
+        real = tf.cast(real, tf.float32)
+        if self.gradient_penalty == "r1":
+            grad = self._input_gradient(real)
+            return 0.5 * self.penalty_weight * tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=1))
+        shape = tf.concat([tf.shape(real)[:1], tf.ones_like(tf.shape(real)[1:])], axis=0)
+        u = tf.random.stateless_uniform(shape, seed=replica_seed(self.seed_generator))
+        x_hat = u * real + (1.0 - u) * tf.cast(fake, tf.float32)
+        norm = tf.sqrt(tf.reduce_sum(tf.square(self._input_gradient(x_hat)), axis=1) + 1e-12)
+        return self.penalty_weight * tf.reduce_mean(tf.square(norm - 1.0))
+
+    # ------------------------------------------------------------------------------------- one step
+    def _discriminator_forward(self, real, n):
+        fake = self.generator(self.noise(n), training=True)
+        if self.augment:  # the same kind of transformation for real and fake, each image its own draw
+            background = -1.0 if self.scale == "tanh" else 0.0
+            real = diff_augment(real, self.augment, background, self.seed_generator)
+            fake = diff_augment(fake, self.augment, background, self.seed_generator)
+        return real, fake, self.discriminator(real, training=True), self.discriminator(fake, training=True)
+
     def train_step(self, batch):
         real, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
-        n = tf.shape(real)[0]
         per_replica = 1.0 / _replicas()  # gradients are summed over replicas
+        # With d_steps = k the batch holds k sub-batches: the first k - 1 train the discriminator alone,
+        # each with its own real images and fresh noise; the last one serves the joint step below.
+        chunks = tf.split(real, self.d_steps) if self.d_steps > 1 else [real]
+        for chunk in chunks[:-1]:
+            with tf.GradientTape() as d_tape:
+                x, fake, real_logits, fake_logits = self._discriminator_forward(chunk, tf.shape(chunk)[0])
+                d_loss = self.losses_from_logits(real_logits, fake_logits)[0] + self.penalty(x, fake)
+                d_scaled = self.d_optimizer.scale_loss(d_loss * per_replica)
+            d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
+            self.d_optimizer.apply_gradients(list(zip(d_grads, self.discriminator.trainable_variables)))
+        real = chunks[-1]
 
         # One forward pass serves both players: the discriminator's gradient and the generator's
         # gradient (through the discriminator) are taken from it and applied together.
         with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
-            fake = self.generator(self.noise(n), training=True)
-            if self.augment:  # the same kind of transformation for real and fake, each image its own draw
-                background = -1.0 if self.scale == "tanh" else 0.0
-                real = diff_augment(real, self.augment, background, self.seed_generator)
-                fake = diff_augment(fake, self.augment, background, self.seed_generator)
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
-            real_target = tf.fill(tf.shape(real_logits), 1.0 - self.label_smoothing)
-            d_loss = _bce(real_target, real_logits) + _bce(tf.zeros_like(fake_logits, tf.float32), fake_logits)
-            if self.g_loss_kind == "non_saturating":  # -log D(G(z))
-                g_loss = _bce(tf.ones_like(fake_logits, tf.float32), fake_logits)
-            else:  # log(1 - D(G(z))), the minimax form
-                g_loss = -_bce(tf.zeros_like(fake_logits, tf.float32), fake_logits)
+            real, fake, real_logits, fake_logits = self._discriminator_forward(real, tf.shape(real)[0])
+            d_loss, g_loss = self.losses_from_logits(real_logits, fake_logits)
+            penalty = self.penalty(real, fake)
             # scale_loss multiplies by the loss scale under mixed_float16 (apply_gradients divides it out)
-            d_scaled = self.d_optimizer.scale_loss(d_loss * per_replica)
+            d_scaled = self.d_optimizer.scale_loss((d_loss + penalty) * per_replica)
             g_scaled = self.g_optimizer.scale_loss(g_loss * per_replica)
         d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
         g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
@@ -214,6 +298,7 @@ class GAN(keras.Model):
 
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
+        self.penalty_tracker.update_state(penalty)
         self.d_real_tracker.update_state(tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32))))
         self.d_fake_tracker.update_state(tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32))))
         right = tf.concat([tf.cast(real_logits > 0, tf.float32), tf.cast(fake_logits < 0, tf.float32)], axis=0)
@@ -222,14 +307,20 @@ class GAN(keras.Model):
 
 
 def make_gan(generator, discriminator, seed: int = 0, lr: float = 2e-4, jit_compile: bool | None = None,
-             augment=None, **compile_kwargs) -> GAN:
+             augment=None, d_lr: float | None = None, g_lr: float | None = None, clipnorm: float | None = None,
+             beta_1: float = 0.5, beta_2: float = 0.999, **compile_kwargs) -> GAN:
     """A compiled :class:`GAN` with the DCGAN paper's optimiser: Adam(lr=2e-4, beta_1=0.5) for both
-    players. ``jit_compile=None`` takes the measured per-device choice (:func:`runtime.device_choices`).
-    Under the ``mixed_float16`` policy both optimizers are wrapped in ``keras.optimizers.LossScaleOptimizer``."""
+    players. ``d_lr`` / ``g_lr`` give the players their own learning rates (the two time-scale update
+    rule, Heusel et al. 2017); ``clipnorm`` clips each gradient tensor's norm (Keras' optimizer option);
+    other keywords (``loss``, ``gradient_penalty``, ``penalty_weight``, ``d_steps``, ``label_smoothing``,
+    ``steps_per_execution``) go to :meth:`GAN.compile`. ``jit_compile=None`` takes the measured per-device
+    choice (:func:`runtime.device_choices`). Under the ``mixed_float16`` policy both optimizers are wrapped
+    in ``keras.optimizers.LossScaleOptimizer``."""
     if jit_compile is None:
         jit_compile = runtime.device_choices()["jit_compile"]
     gan = GAN(generator, discriminator, seed=seed, augment=augment)
-    optimizers = [keras.optimizers.Adam(lr, beta_1=0.5) for _ in range(2)]
+    optimizers = [keras.optimizers.Adam(rate if rate is not None else lr, beta_1=beta_1, beta_2=beta_2,
+                                        clipnorm=clipnorm) for rate in (d_lr, g_lr)]
     if keras.mixed_precision.global_policy().name == "mixed_float16":
         optimizers = [keras.optimizers.LossScaleOptimizer(o) for o in optimizers]
     gan.compile(*optimizers, jit_compile=jit_compile, **compile_kwargs)

@@ -1,0 +1,188 @@
+"""The GAN variants of the instability chapter: losses, gradient penalties, d_steps, spectral norm,
+separate learning rates, clipping; the toy mixtures and the mode-coverage metric."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import __main__ as cli
+from helpers import data, metrics, models, training
+
+
+def _linear_critic(w, bias=0.0):
+    """D(x) = w . flatten(x) + bias: its gradient with respect to every image is w."""
+    critic = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                               keras.layers.Dense(1, kernel_initializer="zeros", dtype="float32")])
+    critic.layers[-1].kernel.assign(np.asarray(w, np.float32).reshape(784, 1))
+    critic.layers[-1].bias.assign([bias])
+    return critic
+
+
+def _gan(critic, **compile_kw):
+    gan = training.GAN(models.dcgan_generator(8, 8), critic)
+    gan.compile(keras.optimizers.SGD(0.0), keras.optimizers.SGD(0.0), **compile_kw)
+    return gan
+
+
+@pytest.mark.parametrize("norm", [1.0, 0.5, 3.0])
+def test_wgan_gp_penalty_is_zero_at_unit_gradient_norm_and_matches_the_formula(norm):
+    w = np.random.default_rng(0).standard_normal(784)
+    w *= norm / np.linalg.norm(w)
+    gan = _gan(_linear_critic(w), loss="wasserstein", gradient_penalty="wgan-gp", penalty_weight=10.0)
+    x = tf.random.normal((6, 28, 28, 1))
+    penalty = float(gan.penalty(x, tf.random.normal((6, 28, 28, 1))))
+    assert penalty == pytest.approx(10.0 * (norm - 1.0) ** 2, rel=1e-4, abs=1e-5)
+
+
+def test_wgan_gp_penalty_of_a_flat_critic_is_finite():
+    gan = _gan(_linear_critic(np.zeros(784)), gradient_penalty="wgan-gp")
+    x = tf.random.normal((4, 28, 28, 1))
+    with tf.GradientTape() as tape:
+        penalty = gan.penalty(x, x)
+    grads = tape.gradient(penalty, gan.discriminator.trainable_variables)
+    assert float(penalty) == pytest.approx(10.0, rel=1e-4)  # (0 - 1)^2 times the weight (sqrt(eps) aside)
+    assert all(np.all(np.isfinite(g.numpy())) for g in grads if g is not None)
+
+
+def test_r1_penalty_matches_the_formula():
+    w = np.random.default_rng(1).standard_normal(784)
+    gan = _gan(_linear_critic(w), gradient_penalty="r1", penalty_weight=2.0)
+    real = tf.random.normal((5, 28, 28, 1))
+    assert float(gan.penalty(real, real)) == pytest.approx(0.5 * 2.0 * np.sum(w**2), rel=1e-4)
+    # a non-linear critic: D(x) = sum(x^2), so grad = 2x and R1 = weight/2 * mean ||2x||^2
+    square = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(
+        lambda x: tf.reduce_sum(tf.square(x), axis=[1, 2, 3])[:, None])])
+    gan = _gan(square, gradient_penalty="r1", penalty_weight=1.0)
+    expected = 0.5 * np.mean(np.sum((2 * real.numpy().reshape(5, -1)) ** 2, axis=1))
+    assert float(gan.penalty(real, real)) == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("loss", training.LOSSES)
+def test_losses_match_their_formulas(loss):
+    gan = _gan(_linear_critic(np.zeros(784)), loss=loss)
+    r = tf.constant([[0.3], [-1.2], [2.0]])
+    f = tf.constant([[-0.5], [1.5], [0.1]])
+    d, g = (float(v) for v in gan.losses_from_logits(r, f))
+    sp = lambda v: np.log1p(np.exp(v))
+    rn, fn = r.numpy(), f.numpy()
+    expected = {
+        "non_saturating": (np.mean(sp(-rn)) + np.mean(sp(fn)), np.mean(sp(-fn))),
+        "saturating": (np.mean(sp(-rn)) + np.mean(sp(fn)), -np.mean(sp(fn))),
+        "wasserstein": (fn.mean() - rn.mean(), -fn.mean()),
+        "hinge": (np.mean(np.maximum(0, 1 - rn)) + np.mean(np.maximum(0, 1 + fn)), -fn.mean()),
+    }[loss]
+    assert (d, g) == pytest.approx(expected, rel=1e-5)
+
+
+def test_bad_options_are_clear_errors():
+    critic = _linear_critic(np.zeros(784))
+    for kw, match in [({"loss": "least_squares"}, "loss must be"), ({"gradient_penalty": "gp"}, "gradient_penalty"),
+                      ({"d_steps": 0}, "d_steps"), ({"loss": "hinge", "label_smoothing": 0.1}, "cross-entropy"),
+                      ({"penalty_weight": -1.0, "gradient_penalty": "r1"}, "penalty_weight")]:
+        with pytest.raises(ValueError, match=match):
+            _gan(critic, **kw)
+
+
+def test_d_steps_makes_that_many_critic_updates_per_generator_update():
+    x = np.random.default_rng(0).integers(0, 256, (200, 28, 28), dtype=np.uint8)
+    gan = training.make_gan(models.dcgan_generator(8, 8), models.dcgan_discriminator(8, spectral_norm=True),
+                            loss="wasserstein", gradient_penalty="wgan-gp", d_steps=5, steps_per_execution=2)
+    training.fit_steps(gan, data.make_dataset(x, batch_size=5 * 8).repeat(), 6, log_every=3, verbose=0)
+    assert int(gan.g_optimizer.iterations.numpy()) == 6
+    assert int(gan.d_optimizer.iterations.numpy()) == 30
+
+
+def test_spectral_norm_keeps_the_largest_singular_value_near_one():
+    x = np.random.default_rng(0).integers(0, 256, (256, 28, 28), dtype=np.uint8)
+    disc = models.dcgan_discriminator(8, spectral_norm=True)
+    gan = training.make_gan(models.dcgan_generator(8, 8), disc, lr=1e-2, loss="hinge")
+    training.fit_steps(gan, data.make_dataset(x, batch_size=32).repeat(), 40, log_every=40, verbose=0)
+    for wrapper in [l for l in disc.layers if isinstance(l, keras.layers.SpectralNormalization)]:
+        kernel = wrapper.layer.kernel.numpy()
+        sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+        assert 0.8 < sigma < 1.2, (wrapper.layer.name, sigma)  # after 40 steps at a large learning rate
+    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in disc.layers)
+
+
+def test_separate_learning_rates_and_clipnorm_reach_the_optimizers():
+    gan = training.make_gan(models.dcgan_generator(8, 8), models.dcgan_discriminator(8), d_lr=4e-4, g_lr=1e-4,
+                            clipnorm=1.0)
+    assert float(gan.d_optimizer.learning_rate.numpy()) == pytest.approx(4e-4)
+    assert float(gan.g_optimizer.learning_rate.numpy()) == pytest.approx(1e-4)
+    assert gan.d_optimizer.clipnorm == gan.g_optimizer.clipnorm == 1.0
+
+
+def test_ring_and_grid_and_mode_coverage_exact_answers():
+    points, centres = data.ring(4000, modes=8, radius=2.0, std=0.02, seed=0)
+    assert points.shape == (4000, 2) and centres.shape == (8, 2)
+    np.testing.assert_allclose(np.linalg.norm(centres, axis=1), 2.0, rtol=1e-6)
+    every = metrics.mode_coverage(points, centres, 0.02)
+    assert every["modes"] == 8 and every["high_quality"] > 0.98 and every["reverse_kl"] < 0.01
+    one = metrics.mode_coverage(np.repeat(centres[:1], 100, axis=0), centres, 0.02)
+    assert one == {"modes": 1, "high_quality": 1.0, "reverse_kl": pytest.approx(np.log(8))}
+    far = metrics.mode_coverage(np.full((50, 2), 10.0), centres, 0.02)
+    assert far["modes"] == 0 and far["high_quality"] == 0.0 and np.isnan(far["reverse_kl"])
+    half = metrics.mode_coverage(np.concatenate([centres[:2], np.full((2, 2), 10.0)]), centres, 0.02)
+    assert half == {"modes": 2, "high_quality": 0.5, "reverse_kl": pytest.approx(np.log(4))}
+    g_points, g_centres = data.grid(1000, seed=1)
+    assert g_centres.shape == (25, 2) and sorted(set(g_centres[:, 0].tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
+    assert metrics.mode_coverage(g_points, g_centres, 0.05)["modes"] == 25
+    with pytest.raises(ValueError):
+        data.ring(10, std=0)
+
+
+def test_a_toy_gan_trains_on_the_ring():
+    points, centres = data.ring(2000, seed=0)
+    keras.utils.set_random_seed(0)
+    gan = training.make_gan(models.mlp_generator(2), models.mlp_discriminator(), lr=1e-3, steps_per_execution=50)
+    before = metrics.mode_coverage(gan.generate(np.random.default_rng(0).standard_normal((500, 2)).astype("float32")).numpy(),
+                                   centres, 0.02)
+    training.fit_steps(gan, data.make_point_dataset(points, 256), 1000, log_every=500, verbose=0)
+    after = metrics.mode_coverage(gan.generate(np.random.default_rng(0).standard_normal((500, 2)).astype("float32")).numpy(),
+                                  centres, 0.02)
+    assert after["high_quality"] > before["high_quality"] and after["modes"] >= 1, (before, after)
+
+
+def test_cli_trains_a_wgan_gp_and_resumes(tmp_path):
+    out = str(tmp_path / "w")
+    args = ["train", "dcgan", "--out", out, "--loss", "wasserstein", "--penalty", "wgan-gp", "--d-steps", "2",
+            "--spectral-norm", "--d-lr", "1e-4", "--g-lr", "5e-5", "--clipnorm", "5", "--width", "8", "--batch-size", "16"]
+    assert cli.main([*args, "--steps", "10"]) == 0
+    cfg = json.load(open(os.path.join(out, "config.json")))
+    assert (cfg["loss"], cfg["penalty"], cfg["d_steps"], cfg["spectral_norm"], cfg["clipnorm"]) == (
+        "wasserstein", "wgan-gp", 2, True, 5.0)
+    assert cli.main(["train", "dcgan", "--out", out, "--resume", "--steps", "20"]) == 0
+    log = [l.split(",") for l in open(os.path.join(out, "log.csv")).read().split()]
+    assert "penalty" in log[0] and len(log) == 3
+    with pytest.raises(SystemExit, match="apply to the GAN"):
+        cli.main(["train", "vae", "--out", str(tmp_path / "v"), "--d-steps", "2"])
+
+
+def test_every_loss_and_penalty_trains_under_mirrored_strategy():
+    code = textwrap.dedent(
+        """
+        import numpy as np, tensorflow as tf, keras
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from helpers import data, models, training
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        x = np.random.default_rng(0).integers(0, 256, (128, 28, 28), dtype=np.uint8)
+        for loss in training.LOSSES:
+            for penalty in training.PENALTIES:
+                with strategy.scope():
+                    gan = training.make_gan(models.dcgan_generator(8, 4), models.dcgan_discriminator(4),
+                                            loss=loss, gradient_penalty=penalty, d_steps=2)
+                h = gan.fit(data.make_dataset(x, batch_size=32), epochs=1, shuffle=False, verbose=0).history
+                assert all(np.isfinite(v[-1]) for v in h.values()), (loss, penalty, h)
+                assert int(gan.d_optimizer.iterations.numpy()) == 2 * int(gan.g_optimizer.iterations.numpy())
+        print("OK")
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
