@@ -23,9 +23,9 @@ RECIPES = {
             "z_dim": 16, "width": 32, "lr": 1e-3, "prior": "mixture"},
 }
 # How the recipes were chosen (quality per CPU minute: at most 300,000 training images and about four
-# minutes on a 2-core CPU): the hands-on GAN and VAE chapters compare them with the earlier recipes. The
-# DCGAN trains in float32 even where the device offers bfloat16 (runtime.device_choices): bfloat16 mixed
-# precision was faster but its samples were clearly worse (chapter 3 measures it).
+# minutes on a 2-core CPU): the hands-on GAN and VAE chapters compare them with the earlier recipes. A
+# recipe may fix "policy" (the precision); without it the device's choice applies (runtime.device_choices).
+# The DCGAN trains in float32: bfloat16 mixed precision is faster, but its samples scored worse (chapter 3).
 LOSSES = ("non_saturating", "saturating", "wasserstein", "hinge")
 PENALTIES = (None, "wgan-gp", "r1")
 PENALTY_WEIGHTS = {"wgan-gp": 10.0, "r1": 10.0}  # the papers' defaults (lambda = 10; gamma = 10)
