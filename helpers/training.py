@@ -287,9 +287,10 @@ class GAN(keras.Model):
         with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
             real, fake, real_logits, fake_logits = self._discriminator_forward(real, tf.shape(real)[0])
             d_loss, g_loss = self.losses_from_logits(real_logits, fake_logits)
-            penalty = self.penalty(real, fake)
+            penalty = self.penalty(real, fake) if self.gradient_penalty else None
+            d_total = d_loss + penalty if penalty is not None else d_loss
             # scale_loss multiplies by the loss scale under mixed_float16 (apply_gradients divides it out)
-            d_scaled = self.d_optimizer.scale_loss((d_loss + penalty) * per_replica)
+            d_scaled = self.d_optimizer.scale_loss(d_total * per_replica)
             g_scaled = self.g_optimizer.scale_loss(g_loss * per_replica)
         d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
         g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
@@ -298,7 +299,8 @@ class GAN(keras.Model):
 
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
-        self.penalty_tracker.update_state(penalty)
+        if penalty is not None:
+            self.penalty_tracker.update_state(penalty)
         self.d_real_tracker.update_state(tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32))))
         self.d_fake_tracker.update_state(tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32))))
         right = tf.concat([tf.cast(real_logits > 0, tf.float32), tf.cast(fake_logits < 0, tf.float32)], axis=0)
