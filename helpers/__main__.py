@@ -236,7 +236,8 @@ def main(argv=None) -> int:
                           for k in sorted(RECIPES))
 
     t.add_argument("--steps", type=_positive,
-                   help=f"train until this step; default: the recipe for the budget in force ({budget}): {default('steps')}")
+                   help=f"train until this step; default: the recipe for the budget in force ({budget}): "
+                        f"{default('steps')}")
     t.add_argument("--batch-size", type=_positive, help=f"images per step; default: {default('batch_size')}")
     t.add_argument("--seed", type=int, help="seed of the weights, noise and data order; default: 0")
     t.add_argument("--log-every", type=_positive,

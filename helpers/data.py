@@ -356,5 +356,6 @@ def make_point_dataset(points, batch_size: int = 256, seed: int = 0):
         raise ValueError(f"points must be a finite 2-D array (n, d), got shape {points.shape}")
     if not 1 <= batch_size <= len(points):
         raise ValueError(f"batch_size={batch_size} does not fit {len(points)} points")
-    ds = tf.data.Dataset.from_tensor_slices(points).shuffle(len(points), seed=seed).batch(batch_size, drop_remainder=True)
+    ds = tf.data.Dataset.from_tensor_slices(points).shuffle(len(points), seed=seed)
+    ds = ds.batch(batch_size, drop_remainder=True)
     return ds.repeat().prefetch(2)

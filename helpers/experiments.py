@@ -278,9 +278,9 @@ def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
 
 def record(cfg: dict, model, x_train, info: dict, cache: str | None = None) -> dict:
     """Score a model trained with the settings ``cfg`` (by :func:`train`, which returned ``info``, e.g. in
-    a chapter that shows the training) and keep it in the cache as :func:`run` would: ``samples.npy`` and ``result.json`` in
-    :func:`run_dir`, the checkpoint removed. Returns the run's row. Introduced in the hands-on GAN chapter,
-    so that later chapters load the chapter's run instead of training it again."""
+    a chapter that shows the training) and keep it in the cache as :func:`run` would: ``samples.npy`` and
+    ``result.json`` in :func:`run_dir`, the checkpoint removed. Returns the run's row. Introduced in the
+    hands-on GAN chapter, so that later chapters load the chapter's run instead of training it again."""
     folder = run_dir(cfg, cache)
     scores, samples = score(model, cfg, x_train, info["sampler"])
     row = {**cfg, "images_seen": images_seen(cfg), "images": len(x_train), "wall_s": info["seconds"],

@@ -170,7 +170,8 @@ def mlp_generator(z_dim: int = 2, hidden: int = 128, depth: int = 2, out_dim: in
                              layers.Dense(out_dim, dtype="float32")], name="mlp_generator")
 
 
-def mlp_discriminator(hidden: int = 128, depth: int = 2, in_dim: int = 2, spectral_norm: bool = False) -> keras.Sequential:
+def mlp_discriminator(hidden: int = 128, depth: int = 2, in_dim: int = 2,
+                      spectral_norm: bool = False) -> keras.Sequential:
     """A small MLP discriminator for 2-D toy data: ``depth`` LeakyReLU(0.2) layers, one logit out;
     ``spectral_norm=True`` wraps every dense layer in ``keras.layers.SpectralNormalization``."""
     def dense(units, **kw):

@@ -141,18 +141,18 @@ def test_a_toy_gan_trains_on_the_ring():
     points, centres = data.ring(2000, seed=0)
     keras.utils.set_random_seed(0)
     gan = training.make_gan(models.mlp_generator(2), models.mlp_discriminator(), lr=1e-3, steps_per_execution=50)
-    before = metrics.mode_coverage(gan.generate(np.random.default_rng(0).standard_normal((500, 2)).astype("float32")).numpy(),
-                                   centres, 0.02)
+    z = np.random.default_rng(0).standard_normal((500, 2)).astype("float32")
+    before = metrics.mode_coverage(gan.generate(z).numpy(), centres, 0.02)
     training.fit_steps(gan, data.make_point_dataset(points, 256), 1000, log_every=500, verbose=0)
-    after = metrics.mode_coverage(gan.generate(np.random.default_rng(0).standard_normal((500, 2)).astype("float32")).numpy(),
-                                  centres, 0.02)
+    after = metrics.mode_coverage(gan.generate(z).numpy(), centres, 0.02)
     assert after["high_quality"] > before["high_quality"] and after["modes"] >= 1, (before, after)
 
 
 def test_cli_trains_a_wgan_gp_and_resumes(tmp_path):
     out = str(tmp_path / "w")
     args = ["train", "dcgan", "--out", out, "--loss", "wasserstein", "--penalty", "wgan-gp", "--d-steps", "2",
-            "--spectral-norm", "--d-lr", "1e-4", "--g-lr", "5e-5", "--clipnorm", "5", "--width", "8", "--batch-size", "16"]
+            "--spectral-norm", "--d-lr", "1e-4", "--g-lr", "5e-5", "--clipnorm", "5", "--width", "8",
+            "--batch-size", "16"]
     assert cli.main([*args, "--steps", "10"]) == 0
     cfg = json.load(open(os.path.join(out, "config.json")))
     assert (cfg["loss"], cfg["penalty"], cfg["d_steps"], cfg["spectral_norm"], cfg["clipnorm"]) == (

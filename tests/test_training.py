@@ -234,7 +234,8 @@ def test_cli_help_lists_defaults_files_and_exit_codes(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "-h"])
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    for needle in ("(smoke): dcgan 20 / vae 20", "default: dcgan 128 / vae 64", "config.json", "checkpoint/", "generator.keras", "exit codes",
+    for needle in ("(smoke): dcgan 20 / vae 20", "default: dcgan 128 / vae 64", "config.json", "checkpoint/",
+                   "generator.keras", "exit codes",
                    "130 interrupted"):
         assert needle in text, needle
 
