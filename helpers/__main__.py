@@ -253,7 +253,8 @@ def main(argv=None) -> int:
     t.add_argument("--lr", type=_positive_float, help=f"learning rate; default: {default('lr')}")
     t.add_argument("--loss", choices=LOSSES, help="dcgan only: the GAN loss; default: non_saturating")
     t.add_argument("--penalty", choices=[p for p in PENALTIES if p],
-                   help="dcgan only: a gradient penalty on the discriminator; default: none")
+                   help="dcgan only: a gradient penalty on the discriminator (which then has no batch norm); "
+                        "default: none")
     t.add_argument("--penalty-weight", type=_positive_float, help="weight of --penalty; default: 10")
     t.add_argument("--d-steps", type=_positive, help="dcgan only: discriminator updates per generator update, each "
                                                      "on its own batch; default: 1")

@@ -96,7 +96,8 @@ def build(cfg: dict):
     if cfg["kind"] == "dcgan":
         model = training.make_gan(
             models.dcgan_generator(cfg["z_dim"], cfg["width"]),
-            models.dcgan_discriminator(cfg["width"], spectral_norm=cfg["spectral_norm"]),
+            models.dcgan_discriminator(cfg["width"], spectral_norm=cfg["spectral_norm"],
+                                       batch_norm=cfg["penalty"] is None),  # a penalty needs per-image outputs
             seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"], augment=cfg["augment"] or None,
             d_lr=cfg["d_lr"], g_lr=cfg["g_lr"], clipnorm=cfg["clipnorm"], loss=cfg["loss"],
             gradient_penalty=cfg["penalty"], penalty_weight=cfg["penalty_weight"], d_steps=cfg["d_steps"],

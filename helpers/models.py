@@ -138,12 +138,16 @@ def dcgan_generator(z_dim: int = 64, width: int = 64) -> keras.Sequential:
     )
 
 
-def dcgan_discriminator(width: int = 64, img_shape=IMG_SHAPE, spectral_norm: bool = False) -> keras.Sequential:
+def dcgan_discriminator(width: int = 64, img_shape=IMG_SHAPE, spectral_norm: bool = False,
+                        batch_norm: bool = True) -> keras.Sequential:
     """DCGAN discriminator: strided convolutions instead of pooling, LeakyReLU(0.2), batch norm on all
     but the first layer, one logit out. ``spectral_norm=True`` (Miyato et al. 2018) wraps every weight
     layer in ``keras.layers.SpectralNormalization``, which divides its kernel by an estimate of its
     largest singular value (updated by one power iteration per call with ``training=True``, as the GAN's
-    step calls it), and leaves batch norm out, as the paper does."""
+    step calls it), and leaves batch norm out, as the paper does. ``batch_norm=False`` leaves it out too:
+    a gradient penalty is a per-image quantity, which batch norm makes depend on the rest of the batch
+    (Gulrajani et al. 2017 train their critic without it)."""
+    batch_norm = batch_norm and not spectral_norm
     def weighted(layer):
         return layers.SpectralNormalization(layer) if spectral_norm else layer
 
@@ -152,14 +156,14 @@ def dcgan_discriminator(width: int = 64, img_shape=IMG_SHAPE, spectral_norm: boo
             keras.Input(img_shape),
             weighted(layers.Conv2D(width, 4, strides=2, padding="same", kernel_initializer=_init())),
             layers.LeakyReLU(0.2),
-            weighted(layers.Conv2D(2 * width, 4, strides=2, padding="same", use_bias=spectral_norm,
+            weighted(layers.Conv2D(2 * width, 4, strides=2, padding="same", use_bias=not batch_norm,
                                    kernel_initializer=_init())),
-            *([] if spectral_norm else [layers.BatchNormalization()]),
+            *([layers.BatchNormalization()] if batch_norm else []),
             layers.LeakyReLU(0.2),
             layers.Flatten(),
             weighted(layers.Dense(1, kernel_initializer=_init(), dtype="float32")),  # logits in float32
         ],
-        name="dcgan_discriminator_sn" if spectral_norm else "dcgan_discriminator",
+        name="dcgan_discriminator_sn" if spectral_norm else "dcgan_discriminator" if batch_norm else "dcgan_critic",
     )
 
 

@@ -160,6 +160,9 @@ def test_cli_trains_a_wgan_gp_and_resumes(tmp_path):
     assert cli.main(["train", "dcgan", "--out", out, "--resume", "--steps", "20"]) == 0
     log = [l.split(",") for l in open(os.path.join(out, "log.csv")).read().split()]
     assert "penalty" in log[0] and len(log) == 3
+    from helpers import experiments
+    model, _ = experiments.build({**cfg, "spectral_norm": False})  # a penalty: the critic has no batch norm
+    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in model.discriminator.layers)
     with pytest.raises(SystemExit, match="apply to the GAN"):
         cli.main(["train", "vae", "--out", str(tmp_path / "v"), "--d-steps", "2"])
 
