@@ -73,8 +73,9 @@ def _fail(message: str) -> UsageError:
     return UsageError(message)
 
 
-def _data_settings(args) -> dict:
-    """The data-condition flags as configuration values (see helpers.experiments.config)."""
+def _flag_settings(args) -> dict:
+    """The recipe, GAN-variant and data-condition flags as configuration values (see
+    helpers.experiments.config); ``None`` where a flag was not given."""
     def pair(text, flag, cast):
         parts = text.split(":")
         if len(parts) != 2:
@@ -103,7 +104,7 @@ def _data_settings(args) -> dict:
 def _resumed_config(args, given: dict) -> dict:
     """The configuration of the run in ``args.out``: its config.json, with ``--steps`` if given. A flag
     that changes another setting, or digits from another source than the run's, is an error."""
-    from . import data, experiments
+    from . import experiments
 
     path = os.path.join(args.out, "config.json")
     if not os.path.exists(path):
@@ -130,7 +131,7 @@ def train(args) -> int:
 
     out = args.out
     given = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "log_every": args.log_every,
-             **_data_settings(args)}
+             **_flag_settings(args)}
     try:
         if args.resume:
             cfg = _resumed_config(args, given)

@@ -129,6 +129,14 @@ class CSVLog(keras.callbacks.CSVLogger):
         self._row += 1
 
 
+def _built_optimizers(model) -> list:
+    """The model's optimizers, each built for its network (a checkpoint needs their slots to exist)."""
+    for opt, net in model.optimizer_pairs():
+        if not opt.built:
+            opt.build(net.trainable_variables)
+    return [opt for opt, _ in model.optimizer_pairs()]
+
+
 def _checkpoint(model, step: tf.Variable) -> tf.train.Checkpoint:
     """One object-based checkpoint of everything a resumed run needs, keyed by object path: the model
     (weights, batch-norm statistics), each optimizer (moments, iteration counters), the state of each
@@ -137,9 +145,7 @@ def _checkpoint(model, step: tf.Variable) -> tf.train.Checkpoint:
     for name, value in sorted(vars(model).items()):  # SeedGenerator itself is not trackable: its state is
         if isinstance(value, keras.random.SeedGenerator):
             objects[f"seed_{name}"] = value.state
-    for i, (opt, net) in enumerate(model.optimizer_pairs()):
-        if not opt.built:
-            opt.build(net.trainable_variables)
+    for i, opt in enumerate(_built_optimizers(model)):
         objects[f"optimizer_{i}"] = opt
     return tf.train.Checkpoint(**objects)
 
@@ -147,12 +153,7 @@ def _checkpoint(model, step: tf.Variable) -> tf.train.Checkpoint:
 def state_variables(model) -> list:
     """Every variable a checkpoint restores (the model's and its optimizers'), in a fixed order: for
     comparing two runs."""
-    variables = list(model.variables)
-    for opt, net in model.optimizer_pairs():
-        if not opt.built:
-            opt.build(net.trainable_variables)
-        variables += list(opt.variables)
-    return variables
+    return list(model.variables) + [v for opt in _built_optimizers(model) for v in opt.variables]
 
 
 class Checkpoint(keras.callbacks.Callback):

@@ -140,18 +140,17 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
     ``history`` (the logged values of this call, one per log row) and ``sampler`` (the network saved as
     ``generator.keras``; for a VAE with ``prior="mixture"`` it includes the mixture fitted after training).
     ``resume=True`` continues from the last checkpoint in ``out`` (or extends a finished run to more
-    steps); ``callbacks`` run after the run's own
-    (NaN guard, CSV log, sample grids, checkpoint). Raises :class:`helpers.callbacks.TrainingDiverged` if
+    steps); ``callbacks`` run after the run's own (NaN guard, CSV log, sample grids, checkpoint). Raises :class:`helpers.callbacks.TrainingDiverged` if
     a loss becomes NaN, ``ValueError`` if the checkpoint does not fit ``cfg``. Introduced in the hands-on
     GAN chapter (as the command line's ``train``), moved here in the data chapter."""
     import keras
 
     from . import callbacks as cb
-    from . import training
+    from . import models, training
 
     ckpt = os.path.join(out, "checkpoint")
     x_train, _, x_test = training_data(cfg)
-    per_step = cfg["batch_size"] * cfg.get("d_steps", 1)  # real images per step: one batch per discriminator update
+    per_step = cfg["batch_size"] * cfg.get("d_steps", 1)  # real images per step: a batch per D update
     if len(x_train) < per_step:
         raise ValueError(f"the training set has {len(x_train)} images, fewer than the {per_step} one step needs; "
                          f"use a smaller batch_size (or d_steps)")
@@ -185,7 +184,7 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
         saved = os.path.join(out, "generator.keras")
         if start == cfg["steps"] and os.path.exists(saved):  # nothing trained: keep what the run saved
             sampler = load_sampler(out)
-        if cfg["prior"] == "mixture" and not any(l.name == "mixture_prior" for l in sampler.layers):
+        if cfg["prior"] == "mixture" and not any(isinstance(l, models.MixturePrior) for l in sampler.layers):
             # fitted to the finished model's codes; replaces the N(0, I) sampler the checkpoints saved
             sampler = vae_sampler(model, training.fit_mixture_prior(model, x_train, seed=cfg["seed"]))
             sampler.save(saved)
@@ -206,9 +205,10 @@ def _write_json(path: str, obj) -> None:
 
 def score(model, cfg: dict, x_train, sampler, n: int = 1000, seed: int = 1234) -> tuple[dict, np.ndarray]:
     """Score a trained run against the real held-out digits: FID, KID, IS, precision/recall and the
-    class shares of ``n`` samples of ``sampler`` (shipped classifier), the copy check (median nearest-training-image
-    distance of the samples and of held-out digits, :func:`helpers.metrics.copy_distances`), and for the
-    VAE the negative ELBO on the training and held-out images. Returns ``(row, samples)``."""
+    class shares of ``n`` samples of ``sampler`` (shipped classifier), the copy check (median
+    nearest-training-image distance of the samples and of held-out digits,
+    :func:`helpers.metrics.copy_distances`), and for the VAE the negative ELBO on the training and held-out
+    images. Returns ``(row, samples)``."""
     from . import metrics
 
     _, (x_test, _) = data.load_mnist(seed=0, verbose=False)  # the held-out digits, never changed

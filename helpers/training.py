@@ -239,7 +239,7 @@ class GAN(keras.Model):
         return tf.reshape(grad, [tf.shape(x)[0], -1])
 
     def penalty(self, real, fake):
-        """The weighted gradient penalty of the discriminator (0 when there is none):
+        """The weighted gradient penalty of the discriminator (``None`` when there is none):
 
         - ``wgan-gp`` (Gulrajani et al. 2017): ``weight * mean((||grad D(x_hat)||_2 - 1)^2)`` at
           ``x_hat = u * real + (1 - u) * fake``, ``u ~ U(0, 1)`` per image; the norm is
@@ -247,7 +247,7 @@ class GAN(keras.Model):
         - ``r1`` (Mescheder et al. 2018): ``weight / 2 * mean(||grad D(x)||_2^2)`` on real images.
         """
         if not self.gradient_penalty:
-            return tf.constant(0.0)
+            return None
         real = tf.cast(real, tf.float32)
         if self.gradient_penalty == "r1":
             grad = self._input_gradient(real)
@@ -276,8 +276,10 @@ class GAN(keras.Model):
         for chunk in chunks[:-1]:
             with tf.GradientTape() as d_tape:
                 x, fake, real_logits, fake_logits = self._discriminator_forward(chunk, tf.shape(chunk)[0])
-                d_loss = self.losses_from_logits(real_logits, fake_logits)[0] + self.penalty(x, fake)
-                d_scaled = self.d_optimizer.scale_loss(d_loss * per_replica)
+                penalty = self.penalty(x, fake)
+                d_loss = self.losses_from_logits(real_logits, fake_logits)[0]
+                d_total = d_loss if penalty is None else d_loss + penalty
+                d_scaled = self.d_optimizer.scale_loss(d_total * per_replica)
             d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
             self.d_optimizer.apply_gradients(list(zip(d_grads, self.discriminator.trainable_variables)))
         real = chunks[-1]
@@ -287,8 +289,8 @@ class GAN(keras.Model):
         with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
             real, fake, real_logits, fake_logits = self._discriminator_forward(real, tf.shape(real)[0])
             d_loss, g_loss = self.losses_from_logits(real_logits, fake_logits)
-            penalty = self.penalty(real, fake) if self.gradient_penalty else None
-            d_total = d_loss + penalty if penalty is not None else d_loss
+            penalty = self.penalty(real, fake)
+            d_total = d_loss if penalty is None else d_loss + penalty
             # scale_loss multiplies by the loss scale under mixed_float16 (apply_gradients divides it out)
             d_scaled = self.d_optimizer.scale_loss(d_total * per_replica)
             g_scaled = self.g_optimizer.scale_loss(g_loss * per_replica)
@@ -436,7 +438,8 @@ class VAE(keras.Model):
     def evaluate(self, *args, **kwargs):
         """``keras.Model.evaluate`` (also what ``fit`` runs on ``validation_data``), with the evaluation
         noise restarted, so every evaluation of the same weights on the same data gives the same numbers."""
-        self.eval_seed_generator.state.assign(tf.constant([self._eval_seed, 0], self.eval_seed_generator.state.dtype))
+        state = self.eval_seed_generator.state
+        state.assign(tf.constant([self._eval_seed, 0], state.dtype))
         return super().evaluate(*args, **kwargs)
 
     def test_step(self, batch):
@@ -459,7 +462,8 @@ def fit_mixture_prior(vae: "VAE", images, components: int = 10, seed: int = 0):
     ds = data.make_dataset(images, batch_size=500, scale=vae.scale, shuffle=False, drop_remainder=False)
     means = np.concatenate([vae.encode(x)[0].numpy() for x in ds]).astype(np.float64)
     gmm = GaussianMixture(components, covariance_type="full", random_state=seed, reg_covar=1e-4).fit(means)
-    return models.MixturePrior(gmm.weights_, gmm.means_, np.linalg.cholesky(gmm.covariances_), name="mixture_prior")
+    return models.MixturePrior(gmm.weights_, gmm.means_, np.linalg.cholesky(gmm.covariances_),
+                               name="mixture_prior")
 
 
 def make_vae(encoder, decoder, beta: float = 1.0, seed: int = 0, lr: float = 1e-3,

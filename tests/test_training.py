@@ -140,7 +140,7 @@ def _read_log(path):
         return list(csv.DictReader(f))
 
 
-def _state(kind, folder, width=8):
+def _state(folder):
     """Every variable of the checkpoint in ``folder`` (model, optimizers, noise seed), restored into a fresh model."""
     from helpers import experiments
 
@@ -167,8 +167,8 @@ def test_cli_extends_a_run_to_the_state_of_a_straight_run(tmp_path, kind, losses
             f.write(b"\0garbage")
     assert cli.main(["train", kind, "--out", resumed, "--steps", "60", "--resume"]) == 0
 
-    step_a, a = _state(kind, straight)
-    step_b, b = _state(kind, resumed)
+    step_a, a = _state(straight)
+    step_b, b = _state(resumed)
     assert step_a == step_b == 60 and len(a) == len(b)
     for va, vb in zip(a, b):
         np.testing.assert_allclose(va, vb, rtol=1e-5, atol=1e-6)
