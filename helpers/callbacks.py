@@ -26,7 +26,8 @@ class SampleGrid(keras.callbacks.Callback):
     """Generate images from one fixed batch of latent codes every ``every`` steps (at log rows; ``None``:
     every log row) and at the last step; keep them in ``grids`` with their ``steps`` (for animations) and
     optionally save them to ``out_dir`` (``samples_STEP.png``, a grid to look at, and ``samples_STEP.npy``,
-    the uint8 images). Works for any model with ``generate(z)``, ``z_dim`` and ``scale``."""
+    the uint8 images). Works for any model with ``generate(z)``, ``z_dim`` and ``scale``; a model whose
+    outputs are points ``(n, d)`` (the toy GAN) has them kept as float32 and saved as ``.npy`` only."""
 
     def __init__(self, n: int = 64, every: int | None = None, out_dir: str | None = None, seed: int = 1234):
         super().__init__()
@@ -41,10 +42,16 @@ class SampleGrid(keras.callbacks.Callback):
         last = step == getattr(self.model, "final_step", None)
         if (self.every and step % self.every and not last) or step in self.steps:
             return
-        images = data.to_uint8(np.asarray(self.model.generate(self.z), dtype=np.float32), self.model.scale)
+        images = np.asarray(self.model.generate(self.z), dtype=np.float32)
+        points = images.ndim == 2
+        if not points:
+            images = data.to_uint8(images, self.model.scale)
         self.grids.append(images)
         self.steps.append(step)
-        if self.out_dir:
+        if self.out_dir and points:
+            os.makedirs(self.out_dir, exist_ok=True)
+            np.save(os.path.join(self.out_dir, f"samples_{step:06d}.npy"), images)
+        elif self.out_dir:
             # matplotlib.image, not pyplot: saving a PNG must not switch a notebook's backend (an earlier
             # version called matplotlib.use("Agg") here, and every later figure of the notebook vanished)
             from matplotlib import image
@@ -74,10 +81,11 @@ class NaNGuard(keras.callbacks.Callback):
         bad = {k: float(v) for k, v in (logs or {}).items() if not math.isfinite(float(v))}
         if bad:
             self.model.stop_training = True
-            where = (
-                f" The last good checkpoint is in {self.checkpoint_dir}; resume from it with a lower "
-                "learning rate." if self.checkpoint_dir else ""
-            )
+            saved = self.checkpoint_dir and os.path.isdir(self.checkpoint_dir) and \
+                tf.train.latest_checkpoint(self.checkpoint_dir)
+            where = (f" The last good checkpoint is in {self.checkpoint_dir}; resume from it with a lower learning "
+                     "rate." if saved else " No checkpoint had been written yet: start again with a lower learning "
+                     "rate.")
             raise TrainingDiverged(
                 f"Training diverged by step {_step(self.model) + batch + 1}: {bad}. Nothing was saved from the "
                 f"diverged state.{where}"

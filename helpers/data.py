@@ -340,6 +340,19 @@ def grid(n: int, side: int = 5, spacing: float = 2.0, std: float = 0.05, seed: i
     return _mixture(centres, n, std, seed)
 
 
+TOYS = {"ring": (ring, 0.02), "grid": (grid, 0.05)}  # the published settings: mixture and component std
+
+
+def toy(name: str, n: int, seed: int = 0):
+    """The toy mixture ``name`` (``"ring"`` or ``"grid"``) at its published settings: ``(points, centres,
+    std)``. Introduced in the instability chapter."""
+    if name not in TOYS:
+        raise ValueError(f"unknown toy data {name!r}; choose one of {', '.join(TOYS)}")
+    make, std = TOYS[name]
+    points, centres = make(n, std=std, seed=seed)
+    return points, centres, std
+
+
 def _mixture(centres, n, std, seed):
     rng = np.random.default_rng(seed)
     which = rng.integers(0, len(centres), n)

@@ -23,6 +23,9 @@ CACHE_VERSION = 2
 # The GAN's training variants (the instability chapter), at their defaults: the recipe's plain DCGAN.
 GAN_DEFAULTS = {"loss": "non_saturating", "penalty": None, "penalty_weight": None, "d_steps": 1,
                 "spectral_norm": False, "d_lr": None, "g_lr": None, "clipnorm": None}
+# Settings added after runs were cached: a configuration holds them only when they differ from their default,
+# so the runs cached before keep their keys.
+LATER_DEFAULTS = {"label_smoothing": 0.0}
 # Data conditions, applied in this order to the training split: subset, imbalance, duplicate, corrupt.
 DATA_KEYS = ("train_size", "imbalance", "duplicate", "corrupt")
 DEFAULT_CACHE = os.path.join("runs", "experiments")
@@ -34,11 +37,17 @@ def config(kind: str, **overrides) -> dict:
     subset is not the run on the full MNIST) and ``overrides`` (``steps``, ``batch_size``, ``seed``,
     ``width``, ``augment``, ``policy``,
     ``train_size``, ``imbalance`` (10 shares), ``duplicate`` ([index, copies]), ``corrupt``
-    ([kind, level]), ...). Unknown keys are an error, so a typo cannot silently train the default."""
+    ([kind, level]), ...). Unknown keys are an error, so a typo cannot silently train the default.
+
+    ``kind="toy"`` is the instability chapter's MLP GAN on a 2-D mixture (:data:`helpers.training.TOY_RECIPE`;
+    ``data="ring"`` or ``"grid"``, ``points`` in the training set, ``depth``); it takes the GAN settings
+    (``loss``, ``penalty``, ``d_steps``, ...) as the DCGAN does."""
     from . import training
 
+    if kind == "toy":
+        return _toy_config(overrides)
     if kind not in training.RECIPES:
-        raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(training.RECIPES)}")
+        raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(training.RECIPES)} or toy")
     recipe = training.RECIPES[kind]
     cfg = {"kind": kind, "steps": recipe["steps"][runtime.budget()], "batch_size": recipe["batch_size"],
            "log_every": recipe["log_every"], "seed": 0, "z_dim": recipe["z_dim"], "width": recipe["width"],
@@ -47,23 +56,57 @@ def config(kind: str, **overrides) -> dict:
            "scale": {"dcgan": training.GAN, "vae": training.VAE}[kind].scale, **runtime.device_choices(),
            **({"policy": recipe["policy"]} if "policy" in recipe else {}),
            "data_source": data.mnist_source()}
-    unknown = set(overrides) - set(cfg) - set(GAN_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(cfg)}")
-    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    _override(cfg, overrides, GAN_DEFAULTS.keys() | LATER_DEFAULTS.keys() if kind == "dcgan" else ())
     if kind != "dcgan" and cfg["augment"]:
         raise ValueError("augment applies to the GAN's discriminator; the VAE has none")
     gan_only = sorted(k for k in GAN_DEFAULTS if k in overrides and overrides[k] is not None)
     if kind != "dcgan" and gan_only:
         raise ValueError(f"{', '.join(gan_only)} apply to the GAN; the VAE has no discriminator")
-    if kind == "dcgan" and (cfg["loss"] not in training.LOSSES or cfg["penalty"] not in training.PENALTIES):
-        raise ValueError(f"loss must be one of {training.LOSSES} and penalty one of {training.PENALTIES}; "
-                         f"got {cfg['loss']!r}, {cfg['penalty']!r}")
+    if kind == "dcgan":
+        _check_gan(cfg)
     if cfg["prior"] not in ("normal", "mixture") or (kind != "vae" and cfg["prior"] != "normal"):
         raise ValueError(f"prior must be 'normal' or, for the VAE, 'mixture' (a Gaussian mixture fitted to the "
                          f"codes of the training digits after training); got {cfg['prior']!r}")
     cfg["augment"] = ",".join(training.parse_augment(cfg["augment"]))
-    for key in ("steps", "batch_size", "log_every", *(["d_steps"] if kind == "dcgan" else [])):
+    return _positive(cfg, ("steps", "batch_size", "log_every", *(["d_steps"] if kind == "dcgan" else [])))
+
+
+def _toy_config(overrides: dict) -> dict:
+    from . import training
+
+    recipe = training.TOY_RECIPE
+    cfg = {"kind": "toy", "data": "ring", "points": recipe["points"], "steps": recipe["steps"][runtime.budget()],
+           **{k: recipe[k] for k in ("batch_size", "log_every", "z_dim", "width", "depth", "lr")}, "seed": 0,
+           **GAN_DEFAULTS, "policy": recipe["policy"], "jit_compile": recipe["jit_compile"]}
+    _override(cfg, overrides, LATER_DEFAULTS.keys())
+    if cfg["data"] not in data.TOYS:
+        raise ValueError(f"data must be one of {', '.join(data.TOYS)}, got {cfg['data']!r}")
+    _check_gan(cfg)
+    return _positive(cfg, ("steps", "batch_size", "log_every", "d_steps", "points", "z_dim", "width", "depth"))
+
+
+def _override(cfg: dict, overrides: dict, optional) -> None:
+    """Apply ``overrides`` to ``cfg``; ``optional`` keys (of :data:`LATER_DEFAULTS`) only when not at their
+    default. Unknown keys are an error."""
+    unknown = set(overrides) - set(cfg) - set(GAN_DEFAULTS) - set(optional)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(set(cfg) | set(optional))}")
+    cfg.update({k: v for k, v in overrides.items()
+                if v is not None and not (k in LATER_DEFAULTS and v == LATER_DEFAULTS[k])})
+
+
+def _check_gan(cfg: dict) -> None:
+    from . import training
+
+    if cfg["loss"] not in training.LOSSES or cfg["penalty"] not in training.PENALTIES:
+        raise ValueError(f"loss must be one of {training.LOSSES} and penalty one of {training.PENALTIES}; "
+                         f"got {cfg['loss']!r}, {cfg['penalty']!r}")
+    if cfg.get("label_smoothing") and cfg["loss"] not in ("non_saturating", "saturating"):
+        raise ValueError(f"label_smoothing applies to the cross-entropy losses, not to {cfg['loss']!r}")
+
+
+def _positive(cfg: dict, keys) -> dict:
+    for key in keys:
         if int(cfg[key]) < 1:
             raise ValueError(f"{key} must be a positive integer, got {cfg[key]}")
     # json round trip: tuples become lists, so a configuration equals the one read back from disk
@@ -86,22 +129,34 @@ def training_data(cfg: dict, verbose: bool = False):
     return x, y, x_test
 
 
+def toy_data(cfg: dict):
+    """The points of a toy run (``cfg["points"]`` from its mixture, drawn with the run's seed), the
+    mixture's centres and its component standard deviation."""
+    return data.toy(cfg["data"], cfg["points"], seed=cfg["seed"])
+
+
 def build(cfg: dict):
     """The compiled model of a run and the network ``sample`` loads (the GAN's generator; for the VAE
     the decoder with a sigmoid, so it outputs pixel means)."""
-    import keras
-
     from . import models, training
 
+    gan_options = {k: cfg[k] for k in ("d_lr", "g_lr", "clipnorm", "loss", "d_steps")}
+    gan_options.update(gradient_penalty=cfg.get("penalty"), penalty_weight=cfg.get("penalty_weight"),
+                       label_smoothing=cfg.get("label_smoothing", 0.0))
+    if cfg["kind"] == "toy":
+        model = training.make_gan(
+            models.mlp_generator(cfg["z_dim"], cfg["width"], cfg["depth"]),
+            models.mlp_discriminator(cfg["width"], cfg["depth"], spectral_norm=cfg["spectral_norm"]),
+            seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"],
+            steps_per_execution=training.TOY_RECIPE["steps_per_execution"], **gan_options)
+        return model, model.generator
     if cfg["kind"] == "dcgan":
         model = training.make_gan(
             models.dcgan_generator(cfg["z_dim"], cfg["width"]),
             models.dcgan_discriminator(cfg["width"], spectral_norm=cfg["spectral_norm"],
                                        batch_norm=cfg["penalty"] is None),  # a penalty needs per-image outputs
             seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"], augment=cfg["augment"] or None,
-            d_lr=cfg["d_lr"], g_lr=cfg["g_lr"], clipnorm=cfg["clipnorm"], loss=cfg["loss"],
-            gradient_penalty=cfg["penalty"], penalty_weight=cfg["penalty_weight"], d_steps=cfg["d_steps"],
-            steps_per_execution=training.STEPS_PER_EXECUTION,
+            steps_per_execution=training.STEPS_PER_EXECUTION, **gan_options,
         )
         return model, model.generator
     model = training.make_vae(
@@ -149,7 +204,8 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
     from . import models, training
 
     ckpt = os.path.join(out, "checkpoint")
-    x_train, _, x_test = training_data(cfg)
+    toy = cfg["kind"] == "toy"
+    x_train, _, x_test = toy_data(cfg) if toy else training_data(cfg)
     per_step = cfg["batch_size"] * cfg.get("d_steps", 1)  # real images per step: a batch per D update
     if len(x_train) < per_step:
         raise ValueError(f"the training set has {len(x_train)} images, fewer than the {per_step} one step needs; "
@@ -164,7 +220,10 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
             raise ValueError(f"{out} has already trained {start} steps, more than the {cfg['steps']} asked for")
         os.makedirs(out, exist_ok=True)
         _write_json(os.path.join(out, "config.json"), cfg)
-        ds = data.make_dataset(x_train, batch_size=per_step, scale=cfg["scale"], seed=cfg["seed"]).repeat()
+        if toy:
+            ds = data.make_point_dataset(x_train, batch_size=per_step, seed=cfg["seed"])
+        else:
+            ds = data.make_dataset(x_train, batch_size=per_step, scale=cfg["scale"], seed=cfg["seed"]).repeat()
         held_out = None
         if cfg["kind"] == "vae":  # the held-out negative ELBO and its parts, at every log row
             held_out = data.make_dataset(x_test, batch_size=500, scale=cfg["scale"], shuffle=False,
@@ -173,7 +232,8 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
         run_callbacks = [
             cb.NaNGuard(ckpt),
             cb.CSVLog(os.path.join(out, "log.csv"), per_step),
-            cb.SampleGrid(out_dir=os.path.join(out, "samples"), every=cfg["log_every"] * max(1, rows // 10)),
+            cb.SampleGrid(n=1000 if toy else 64, out_dir=os.path.join(out, "samples"),
+                          every=cfg["log_every"] * max(1, rows // 10)),
             cb.Checkpoint(ckpt, sampler, os.path.join(out, "generator.keras")),
             *callbacks,
         ]
@@ -184,7 +244,7 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
         saved = os.path.join(out, "generator.keras")
         if start == cfg["steps"] and os.path.exists(saved):  # nothing trained: keep what the run saved
             sampler = load_sampler(out)
-        if cfg["prior"] == "mixture" and not any(isinstance(l, models.MixturePrior) for l in sampler.layers):
+        if cfg.get("prior") == "mixture" and not any(isinstance(l, models.MixturePrior) for l in sampler.layers):
             # fitted to the finished model's codes; replaces the N(0, I) sampler the checkpoints saved
             sampler = vae_sampler(model, training.fit_mixture_prior(model, x_train, seed=cfg["seed"]))
             sampler.save(saved)
@@ -208,9 +268,15 @@ def score(model, cfg: dict, x_train, sampler, n: int = 1000, seed: int = 1234) -
     class shares of ``n`` samples of ``sampler`` (shipped classifier), the copy check (median
     nearest-training-image distance of the samples and of held-out digits,
     :func:`helpers.metrics.copy_distances`), and for the VAE the negative ELBO on the training and held-out
-    images. Returns ``(row, samples)``."""
+    images. A toy run is scored by :func:`helpers.metrics.mode_coverage` of ``2.5 n`` samples (2,500, as
+    VEEGAN and PacGAN count). Returns ``(row, samples)``."""
     from . import metrics
 
+    if cfg["kind"] == "toy":
+        _, centres, std = toy_data(cfg)
+        z = np.random.default_rng(seed).standard_normal((n * 5 // 2, cfg["z_dim"])).astype("float32")
+        samples = np.asarray(sampler(z, training=False), np.float32)
+        return metrics.mode_coverage(samples, centres, std), samples
     _, (x_test, _) = data.load_mnist(seed=0, verbose=False)  # the held-out digits, never changed
     z = np.random.default_rng(seed).standard_normal((n, int(sampler.input_shape[-1]))).astype("float32")
     samples = data.to_uint8(np.concatenate([np.asarray(sampler(z[i:i + 500], training=False), np.float32)
@@ -271,8 +337,7 @@ def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
         model, x_train, info = train(cfg, folder, resume=True, verbose=verbose)
     except callbacks.TrainingDiverged as err:
         row = {**cfg, "images_seen": images_seen(cfg), "status": "diverged", "error": str(err)}
-        _write_json(result_path, row)
-        shutil.rmtree(os.path.join(folder, "checkpoint"), ignore_errors=True)
+        _write_json(result_path, row)  # the checkpoint before the divergence stays, as the message says
         return {**row, "cached": False, "dir": folder}
     return record(cfg, model, x_train, info, cache)
 
@@ -280,11 +345,15 @@ def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
 def record(cfg: dict, model, x_train, info: dict, cache: str | None = None) -> dict:
     """Score a model trained with the settings ``cfg`` (by :func:`train`, which returned ``info``, e.g. in
     a chapter that shows the training) and keep it in the cache as :func:`run` would: ``samples.npy`` and
-    ``result.json`` in :func:`run_dir`, the checkpoint removed. Returns the run's row. Introduced in the
+    ``result.json`` in :func:`run_dir`, the checkpoint removed. Returns the run's row (``wall_s``: the
+    training time in the run's log, across resumes). Introduced in the
     hands-on GAN chapter, so that later chapters load the chapter's run instead of training it again."""
     folder = run_dir(cfg, cache)
     scores, samples = score(model, cfg, x_train, info["sampler"])
-    row = {**cfg, "images_seen": images_seen(cfg), "images": len(x_train), "wall_s": info["seconds"],
+    log = os.path.join(folder, "log.csv")  # its wall_s adds up the training time across resumes
+    wall = float(np.atleast_1d(np.genfromtxt(log, delimiter=",", names=True)["wall_s"])[-1]) \
+        if os.path.exists(log) else info["seconds"]
+    row = {**cfg, "images_seen": images_seen(cfg), "images": len(x_train), "wall_s": wall,
            "status": "ok", **scores}
     np.save(os.path.join(folder, "samples.npy"), samples)
     _write_json(os.path.join(folder, "result.json"), row)  # the run counts as done only once its row is written
@@ -328,7 +397,8 @@ def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: 
         rows[i] = {"condition": name, **row}
         if progress:
             what = "cached" if row["cached"] else f"trained {cfg['steps']} steps in {row.get('wall_s', 0):.1f} s"
-            result = f"FID {row['fid']:.1f}" if row["status"] == "ok" else "DIVERGED"
+            result = ("DIVERGED" if row["status"] != "ok" else f"FID {row['fid']:.1f}" if "fid" in row else
+                      f"{row['modes']} modes, {row['high_quality']:.0%} high quality")
             done = sum(r is not None for r in rows)
             print(f"[{done}/{len(jobs)}] {cfg['kind']} {name} seed {cfg['seed']}: {what}, {result} "
                   f"({time.perf_counter() - start:.0f} s so far)", flush=True)
@@ -390,7 +460,8 @@ def difference(table, a: str, b: str, metric: str = "fid", by: str = "condition"
 
 
 def load_samples(table, condition: str, seed: int = 0) -> np.ndarray:
-    """The 1,000 scored samples (uint8 ``(N, 28, 28)``) of one run of a grid's table."""
+    """The scored samples of one run of a grid's table: 1,000 uint8 images ``(N, 28, 28)``, or for a toy
+    run 2,500 float32 points ``(N, 2)``."""
     row = table[(table["condition"] == condition) & (table["seed"] == seed)]
     if row.empty:
         raise KeyError(f"no run of condition {condition!r} with seed {seed} in this table")

@@ -26,6 +26,11 @@ RECIPES = {
 # minutes on a 2-core CPU): the hands-on GAN and VAE chapters compare them with the earlier recipes. A
 # recipe may fix "policy" (the precision); without it the device's choice applies (runtime.device_choices).
 # The DCGAN trains in float32: bfloat16 mixed precision is faster, but its samples scored worse (chapter 3).
+# The toy GAN of the instability chapter: two small MLPs on a 2-D Gaussian mixture (helpers.data.toy),
+# float32, many steps per compiled call (a step takes about a millisecond on a CPU; XLA was slower there).
+TOY_RECIPE = {"steps": {"full": 20_000, "cpu": 3_000, "smoke": 40}, "batch_size": 256, "log_every": 500,
+              "z_dim": 2, "width": 128, "depth": 2, "lr": 1e-3, "points": 10_000, "policy": "float32",
+              "jit_compile": False, "steps_per_execution": 50}
 LOSSES = ("non_saturating", "saturating", "wasserstein", "hinge")
 PENALTIES = (None, "wgan-gp", "r1")
 PENALTY_WEIGHTS = {"wgan-gp": 10.0, "r1": 10.0}  # the papers' defaults (lambda = 10; gamma = 10)

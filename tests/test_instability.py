@@ -189,3 +189,52 @@ def test_every_loss_and_penalty_trains_under_mirrored_strategy():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
+
+
+# ------------------------------------------------------------------------- toy runs in the experiment cache
+def test_toy_runs_are_cached_scored_by_mode_coverage_and_resume(tmp_path, monkeypatch):
+    from helpers import experiments
+
+    monkeypatch.setenv("GENAI_BUDGET", "smoke")
+    cfg = experiments.config("toy", data="grid", steps=60, log_every=30, points=2000)
+    assert (cfg["kind"], cfg["data"], cfg["z_dim"], cfg["policy"]) == ("toy", "grid", 2, "float32")
+    folder = experiments.run_dir(cfg, str(tmp_path))
+    # interrupted after 30 steps: the cached run continues from its checkpoint to the same end
+    experiments.train({**cfg, "steps": 30}, folder, verbose=0)
+    resumed = experiments.run(cfg, cache=str(tmp_path))
+    straight = experiments.run(cfg, cache=str(tmp_path / "fresh"))
+    assert resumed["status"] == "ok" and not resumed["cached"]
+    assert {k: resumed[k] for k in ("modes", "high_quality")} == {k: straight[k] for k in ("modes", "high_quality")}
+    assert resumed["wall_s"] > 0 and resumed["images_seen"] == 60 * 256
+    samples = np.load(os.path.join(resumed["dir"], "samples.npy"))
+    _, centres, std = data.toy("grid", 10)
+    assert samples.shape == (2500, 2) and metrics.mode_coverage(samples, centres, std)["modes"] == resumed["modes"]
+    snapshots = sorted(os.listdir(os.path.join(resumed["dir"], "samples")))
+    assert snapshots == ["samples_000030.npy", "samples_000060.npy"]  # points over training, for the figures
+    assert experiments.run(cfg, cache=str(tmp_path))["cached"]
+
+
+def test_toy_and_gan_settings_are_validated_and_old_keys_kept():
+    from helpers import experiments
+
+    with pytest.raises(ValueError, match="data must be one of"):
+        experiments.config("toy", data="spiral")
+    with pytest.raises(ValueError, match="label_smoothing applies to the cross-entropy"):
+        experiments.config("toy", loss="hinge", label_smoothing=0.1)
+    with pytest.raises(ValueError, match="unknown setting"):
+        experiments.config("toy", train_size=100)
+    # a setting added later (label smoothing) leaves the keys of runs cached before it unchanged
+    plain = experiments.config("dcgan")
+    assert "label_smoothing" not in plain
+    assert experiments.key(experiments.config("dcgan", label_smoothing=0.0)) == experiments.key(plain)
+    assert experiments.config("dcgan", label_smoothing=0.1)["label_smoothing"] == 0.1
+    model, _ = experiments.build(experiments.config("dcgan", label_smoothing=0.1, width=8))
+    assert model.label_smoothing == pytest.approx(0.1)
+
+
+def test_a_diverging_toy_run_is_stopped_with_a_message(tmp_path):
+    from helpers import experiments
+
+    cfg = experiments.config("toy", policy="mixed_float16", lr=1.0, steps=500, log_every=500)
+    row = experiments.run(cfg, cache=str(tmp_path))
+    assert row["status"] == "diverged" and "No checkpoint had been written yet" in row["error"]
