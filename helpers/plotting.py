@@ -133,3 +133,24 @@ def diagram(boxes: dict, arrows, ax=None, size=(11, 3.4), title: str | None = No
     if title:
         ax.set_title(title, pad=14)
     return ax
+
+
+def points(samples, centres=None, std: float | None = None, ax=None, title: str | None = None, lim: float = 5.5):
+    """Scatter 2-D samples (toy data) over the mixture's ``centres``, each drawn with a circle of 3 ``std``
+    (the radius within which a sample counts as high quality, :func:`helpers.metrics.mode_coverage`).
+    Returns the ``Axes``. Introduced in the instability chapter."""
+    import matplotlib.pyplot as plt
+
+    samples = np.asarray(samples, dtype=float)
+    if samples.ndim != 2 or samples.shape[1] != 2:
+        raise ValueError(f"points() draws 2-D samples (n, 2), got shape {samples.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.2, 3.2))
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.35, color="#3a6ea5", rasterized=True)
+    if centres is not None:
+        for cx, cy in np.asarray(centres):
+            ax.add_patch(plt.Circle((cx, cy), 3 * std if std else 0.1, fill=False, color="#c0392b", lw=0.8))
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[], yticks=[])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
