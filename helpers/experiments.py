@@ -396,7 +396,8 @@ def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: 
     def report(i, name, cfg, row):
         rows[i] = {"condition": name, **row}
         if progress:
-            what = "cached" if row["cached"] else f"trained {cfg['steps']} steps in {row.get('wall_s', 0):.1f} s"
+            what = ("cached" if row["cached"] else "stopped" if row["status"] != "ok" else
+                    f"trained {cfg['steps']} steps in {row['wall_s']:.1f} s")
             result = ("DIVERGED" if row["status"] != "ok" else f"FID {row['fid']:.1f}" if "fid" in row else
                       f"{row['modes']} modes, {row['high_quality']:.0%} high quality")
             done = sum(r is not None for r in rows)

@@ -28,7 +28,7 @@ RECIPES = {
 # The DCGAN trains in float32: bfloat16 mixed precision is faster, but its samples scored worse (chapter 3).
 # The toy GAN of the instability chapter: two small MLPs on a 2-D Gaussian mixture (helpers.data.toy),
 # float32, many steps per compiled call (a step takes about a millisecond on a CPU; XLA was slower there).
-TOY_RECIPE = {"steps": {"full": 20_000, "cpu": 3_000, "smoke": 40}, "batch_size": 256, "log_every": 500,
+TOY_RECIPE = {"steps": {"full": 20_000, "cpu": 2_500, "smoke": 40}, "batch_size": 256, "log_every": 500,
               "z_dim": 2, "width": 128, "depth": 2, "lr": 1e-3, "points": 10_000, "policy": "float32",
               "jit_compile": False, "steps_per_execution": 50}
 LOSSES = ("non_saturating", "saturating", "wasserstein", "hinge")
