@@ -1,15 +1,16 @@
 """Command line for long runs outside notebooks.
 
-    python -m helpers train dcgan|vae --out DIR [--steps N] [--batch-size B] [--seed S] [--log-every K]
+    python -m helpers train dcgan|vae|cgan|cvae --out DIR [--steps N] [--batch-size B] [--seed S] [--log-every K]
         [--train-size N] [--augment translation,cutout] [--width W] [--lr LR] [--corrupt KIND:LEVEL]
         [--imbalance S0,...,S9] [--duplicate INDEX:COPIES]
-    python -m helpers train dcgan|vae --out DIR --resume [--steps N]
-    python -m helpers sample DIR --n N --out FILE.npy [--seed S]
+    python -m helpers train dcgan|vae|cgan|cvae --out DIR --resume [--steps N]
+    python -m helpers sample DIR --n N --out FILE.npy [--seed S] [--label K]
     python -m helpers evaluate FILE.npy [--subset-size K]
 
 Run ``python -m helpers COMMAND -h`` for every flag, its default and the files a command writes.
 Introduced in the hands-on GAN chapter; the VAE recipe in the hands-on VAE chapter, evaluate in the
-evaluation chapter, the data flags in the data chapter.
+evaluation chapter, the data flags in the data chapter, the conditional models (cgan, cvae) and
+``sample --label`` in the applications chapter.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ TRAIN_EPILOG = """files written in --out:
   config.json      every setting of the run (--resume reads them from here)
   log.csv          a row every --log-every steps and at the end: step, the losses (the VAE's rows add
                    the held-out losses, val_*), images_per_s, wall_s (training seconds, across resumes)
-  samples/*.png    grids from 64 fixed noise vectors, about ten over the run
+  samples/*.png    grids from 64 fixed noise vectors (conditional models: 100, one row per class),
+                   about ten over the run
   checkpoint/      the whole training state at the last two log rows (for --resume)
   generator.keras  the network `sample` loads (the VAE's decoder with a sigmoid), after every log row
 
@@ -174,7 +176,7 @@ def sample(args) -> int:
     import keras
     import numpy as np
 
-    from . import data, experiments
+    from . import experiments, training
 
     path = os.path.join(args.dir, "generator.keras")
     if not os.path.exists(path):
@@ -184,14 +186,23 @@ def sample(args) -> int:
             cfg = json.load(f)
     except (OSError, ValueError) as err:
         raise _fail(f"{args.dir}/config.json could not be read ({err}); `sample` needs the folder `train` wrote.")
-    keras.mixed_precision.set_global_policy(cfg.get("policy", "float32"))
-    generator = experiments.load_sampler(args.dir)
-    z = np.random.default_rng(args.seed).standard_normal((args.n, generator.input_shape[-1])).astype("float32")
-    images = np.concatenate([np.asarray(generator(z[i : i + 1000], training=False), np.float32)
-                             for i in range(0, args.n, 1000)])
-    images = data.to_uint8(images, cfg.get("scale", "tanh"))
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(cfg.get("policy", "float32"))  # the run's precision, for this call
+    try:
+        if args.label is not None and not 0 <= args.label < training.NUM_CLASSES:
+            raise ValueError(f"--label {args.label} is out of range: the classes are 0 to {training.NUM_CLASSES - 1}")
+        images, labels = experiments.sample(experiments.load_sampler(args.dir), args.n, cfg, seed=args.seed,
+                                            label=args.label)
+    except ValueError as err:
+        raise _fail(str(err))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
     np.save(args.out, images)
     print(f"wrote {args.out}: {images.shape} {images.dtype}")
+    if labels is not None:  # beside the images: FILE.labels.npy
+        path = os.path.splitext(args.out)[0] + ".labels.npy"
+        np.save(path, labels)
+        print(f"wrote {path}: the class asked for, per image ({labels.shape} {labels.dtype})")
     return 0
 
 
@@ -228,7 +239,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m helpers", description=__doc__, formatter_class=fmt)
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model on MNIST", formatter_class=fmt, epilog=TRAIN_EPILOG,
-                       description="Train a DCGAN or a VAE with the book's recipe (helpers.training.RECIPES).")
+                       description="Train a DCGAN or a VAE, or their class-conditional versions (cgan, cvae), "
+                                   "with the book's recipe (helpers.training.RECIPES).")
     t.add_argument("kind", choices=sorted(RECIPES), help="the model")
     t.add_argument("--out", required=True, help="run folder (created)")
 
@@ -276,6 +288,9 @@ def main(argv=None) -> int:
     s.add_argument("--n", type=_positive, default=1000, help="number of digits; default: 1000")
     s.add_argument("--out", required=True, help="output .npy file")
     s.add_argument("--seed", type=int, default=0, help="noise seed; default: 0")
+    s.add_argument("--label", type=int, help="cgan/cvae only: the digit to generate; default: the classes in turn "
+                                             "(0, 1, ..., 9, 0, ...). A conditional run also writes the classes "
+                                             "asked for beside --out, as FILE.labels.npy")
     e = sub.add_parser("evaluate", help="score a .npy file of generated digits against real held-out digits",
                        epilog=EXIT_CODES + " The last line printed is one JSON object.",
                        description="FID, KID, IS, precision and recall on the shipped classifier's features, "

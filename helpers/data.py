@@ -131,6 +131,41 @@ def check_images(images) -> np.ndarray:
     return images[..., None]
 
 
+def check_labels(labels, num_classes: int = 10, n: int | None = None) -> np.ndarray:
+    """Class labels as int32 ``(N,)``: integers ``0 .. num_classes - 1`` or one-hot rows ``(N, num_classes)``.
+    ``n``, when given, is the number of images they must match. Raises ``ValueError`` that says what was
+    expected. Introduced in the applications chapter (conditional models)."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == num_classes:
+        if not np.all((labels == 0) | (labels == 1)) or not np.all(labels.sum(1) == 1):
+            raise ValueError("one-hot labels must hold exactly one 1 per row and 0 elsewhere")
+        labels = labels.argmax(1)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be integers (N,) or one-hot (N, {num_classes}), got shape {labels.shape}")
+    if labels.size and (not np.issubdtype(labels.dtype, np.integer) and not np.all(labels == np.round(labels))):
+        raise ValueError(f"labels must be whole numbers, got {labels.dtype} values such as {labels[0]}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)][0]
+        raise ValueError(f"label {bad} is out of range: the classes are 0 to {num_classes - 1}")
+    if n is not None and len(labels) != n:
+        raise ValueError(f"{n} images but {len(labels)} labels")
+    return labels.astype(np.int32)
+
+
+def noisy_labels(labels, fraction: float, num_classes: int = 10, seed: int = 0) -> np.ndarray:
+    """A copy of ``labels`` with a ``fraction`` of them (chosen at random) replaced by a class drawn
+    uniformly from all ``num_classes`` (so about 1/num_classes of the replaced ones stay right, and
+    ``fraction * (1 - 1/num_classes)`` of all labels end up wrong). Introduced in the applications chapter."""
+    labels = check_labels(labels, num_classes)
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+    rng = np.random.default_rng(seed)
+    out = labels.copy()
+    chosen = rng.random(len(out)) < fraction
+    out[chosen] = rng.integers(0, num_classes, chosen.sum())
+    return out
+
+
 SCALES = {"tanh": (127.5, -1.0), "unit": (255.0, 0.0)}  # x / a + b: [-1, 1] or [0, 1]
 
 
@@ -158,9 +193,7 @@ def make_dataset(
     if batch_size < 1 or (drop_remainder and batch_size > len(x)):
         raise ValueError(f"batch_size={batch_size} does not fit {len(x)} images")
     div, shift = SCALES[scale]
-    tensors = x if labels is None else (x, np.asarray(labels).astype(np.int32))
-    if labels is not None and len(tensors[1]) != len(x):
-        raise ValueError(f"{len(x)} images but {len(tensors[1])} labels")
+    tensors = x if labels is None else (x, check_labels(labels, n=len(x)))
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if cache:
         ds = ds.cache()

@@ -25,7 +25,7 @@ GAN_DEFAULTS = {"loss": "non_saturating", "penalty": None, "penalty_weight": Non
                 "spectral_norm": False, "d_lr": None, "g_lr": None, "clipnorm": None}
 # Settings added after runs were cached: a configuration holds them only when they differ from their default,
 # so the runs cached before keep their keys.
-LATER_DEFAULTS = {"label_smoothing": 0.0}
+LATER_DEFAULTS = {"label_smoothing": 0.0, "label_noise": 0.0}
 # Data conditions, applied in this order to the training split: subset, imbalance, duplicate, corrupt.
 DATA_KEYS = ("train_size", "imbalance", "duplicate", "corrupt")
 DEFAULT_CACHE = os.path.join("runs", "experiments")
@@ -48,27 +48,32 @@ def config(kind: str, **overrides) -> dict:
         return _toy_config(overrides)
     if kind not in training.RECIPES:
         raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(training.RECIPES)} or toy")
-    recipe = training.RECIPES[kind]
+    recipe, gan = training.RECIPES[kind], kind in training.GANS
     cfg = {"kind": kind, "steps": recipe["steps"][runtime.budget()], "batch_size": recipe["batch_size"],
            "log_every": recipe["log_every"], "seed": 0, "z_dim": recipe["z_dim"], "width": recipe["width"],
            "lr": recipe["lr"], "augment": "", "prior": recipe.get("prior", "normal"),
-           **(GAN_DEFAULTS if kind == "dcgan" else {}), **{k: None for k in DATA_KEYS},
-           "scale": {"dcgan": training.GAN, "vae": training.VAE}[kind].scale, **runtime.device_choices(),
+           **(GAN_DEFAULTS if gan else {}), **{k: None for k in DATA_KEYS},
+           "scale": (training.GAN if gan else training.VAE).scale, **runtime.device_choices(),
            **({"policy": recipe["policy"]} if "policy" in recipe else {}),
            "data_source": data.mnist_source()}
-    _override(cfg, overrides, GAN_DEFAULTS.keys() | LATER_DEFAULTS.keys() if kind == "dcgan" else ())
-    if kind != "dcgan" and cfg["augment"]:
+    optional = ({"label_smoothing"} if gan else set()) | ({"label_noise"} if kind in training.CONDITIONAL else set())
+    if overrides.get("label_noise") and kind not in training.CONDITIONAL:
+        raise ValueError("label_noise applies to the conditional models (cgan, cvae), which train on labels")
+    _override(cfg, overrides, optional)
+    if not gan and cfg["augment"]:
         raise ValueError("augment applies to the GAN's discriminator; the VAE has none")
     gan_only = sorted(k for k in GAN_DEFAULTS if k in overrides and overrides[k] is not None)
-    if kind != "dcgan" and gan_only:
+    if not gan and gan_only:
         raise ValueError(f"{', '.join(gan_only)} apply to the GAN; the VAE has no discriminator")
-    if kind == "dcgan":
+    if gan:
         _check_gan(cfg)
+    if not 0.0 <= float(cfg.get("label_noise", 0.0)) <= 1.0:
+        raise ValueError(f"label_noise is a fraction of the labels, between 0 and 1; got {cfg['label_noise']}")
     if cfg["prior"] not in ("normal", "mixture") or (kind != "vae" and cfg["prior"] != "normal"):
         raise ValueError(f"prior must be 'normal' or, for the VAE, 'mixture' (a Gaussian mixture fitted to the "
                          f"codes of the training digits after training); got {cfg['prior']!r}")
     cfg["augment"] = ",".join(training.parse_augment(cfg["augment"]))
-    return _positive(cfg, ("steps", "batch_size", "log_every", *(["d_steps"] if kind == "dcgan" else [])))
+    return _positive(cfg, ("steps", "batch_size", "log_every", *(["d_steps"] if gan else [])))
 
 
 def _toy_config(overrides: dict) -> dict:
@@ -115,7 +120,7 @@ def _positive(cfg: dict, keys) -> dict:
 
 def training_data(cfg: dict, verbose: bool = False):
     """The training images and labels of a run (the data conditions of ``cfg`` applied to MNIST's
-    training split) and the real held-out test images."""
+    training split, ``label_noise`` to its labels) and the real held-out test images."""
     (x, y), (x_test, _) = data.load_mnist(seed=0, verbose=verbose)
     seed = cfg["seed"]
     if cfg.get("train_size"):
@@ -126,6 +131,8 @@ def training_data(cfg: dict, verbose: bool = False):
         x, y = data.duplicate(x, y, *cfg["duplicate"])
     if cfg.get("corrupt"):
         x = data.corrupt(x, *cfg["corrupt"], seed=seed)
+    if cfg.get("label_noise"):
+        y = data.noisy_labels(y, cfg["label_noise"], seed=seed)
     return x, y, x_test
 
 
@@ -140,7 +147,7 @@ def build(cfg: dict):
     the decoder with a sigmoid, so it outputs pixel means)."""
     from . import models, training
 
-    gan_options = {k: cfg[k] for k in ("d_lr", "g_lr", "clipnorm", "loss", "d_steps")}
+    gan_options = {k: cfg.get(k, GAN_DEFAULTS[k]) for k in ("d_lr", "g_lr", "clipnorm", "loss", "d_steps")}
     gan_options.update(gradient_penalty=cfg.get("penalty"), penalty_weight=cfg.get("penalty_weight"),
                        label_smoothing=cfg.get("label_smoothing", 0.0))
     if cfg["kind"] == "toy":
@@ -150,18 +157,22 @@ def build(cfg: dict):
             seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"],
             steps_per_execution=training.TOY_RECIPE["steps_per_execution"], **gan_options)
         return model, model.generator
-    if cfg["kind"] == "dcgan":
-        model = training.make_gan(
+    k = training.NUM_CLASSES if cfg["kind"] in training.CONDITIONAL else None
+    if cfg["kind"] in training.GANS:
+        options = dict(spectral_norm=cfg["spectral_norm"], batch_norm=cfg["penalty"] is None)  # a penalty needs
+        model = training.make_gan(                                                          # per-image outputs
+            models.cdcgan_generator(cfg["z_dim"], cfg["width"], k) if k else
             models.dcgan_generator(cfg["z_dim"], cfg["width"]),
-            models.dcgan_discriminator(cfg["width"], spectral_norm=cfg["spectral_norm"],
-                                       batch_norm=cfg["penalty"] is None),  # a penalty needs per-image outputs
+            models.cdcgan_discriminator(cfg["width"], k, **options) if k else
+            models.dcgan_discriminator(cfg["width"], **options), num_classes=k,
             seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"], augment=cfg["augment"] or None,
             steps_per_execution=training.STEPS_PER_EXECUTION, **gan_options,
         )
         return model, model.generator
     model = training.make_vae(
-        models.vae_encoder(cfg["z_dim"], cfg["width"]), models.vae_decoder(cfg["z_dim"], cfg["width"]),
-        seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"],
+        models.cvae_encoder(cfg["z_dim"], cfg["width"], k) if k else models.vae_encoder(cfg["z_dim"], cfg["width"]),
+        models.cvae_decoder(cfg["z_dim"], cfg["width"], k) if k else models.vae_decoder(cfg["z_dim"], cfg["width"]),
+        seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"], num_classes=k,
         steps_per_execution=training.STEPS_PER_EXECUTION,
     )
     return model, vae_sampler(model)
@@ -169,9 +180,14 @@ def build(cfg: dict):
 
 def vae_sampler(vae, prior=None):
     """The network ``sample`` loads for a VAE: standard normal noise in, pixel means out (the decoder and a
-    sigmoid, after ``prior``, a :class:`helpers.models.MixturePrior`, when there is one)."""
+    sigmoid, after ``prior``, a :class:`helpers.models.MixturePrior`, when there is one). A conditional
+    VAE's sampler takes ``[noise, labels]``."""
     import keras
 
+    if vae.num_classes:  # [z, label] -> pixel means
+        z, y = keras.Input((vae.z_dim,), name="z"), keras.Input((), dtype="int32", name="label")
+        out = keras.layers.Activation("sigmoid", dtype="float32")(vae.decoder([z, y]))
+        return keras.Model([z, y], out, name="cvae_sampler")
     width = vae.z_dim + 1 if prior is not None else vae.z_dim
     layers = [keras.Input((width,)), *([prior] if prior is not None else []), vae.decoder,
               keras.layers.Activation("sigmoid", dtype="float32")]
@@ -204,8 +220,8 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
     from . import models, training
 
     ckpt = os.path.join(out, "checkpoint")
-    toy = cfg["kind"] == "toy"
-    x_train, _, x_test = toy_data(cfg) if toy else training_data(cfg)
+    toy, conditional = cfg["kind"] == "toy", cfg["kind"] in training.CONDITIONAL
+    x_train, y_train, x_test = toy_data(cfg) if toy else training_data(cfg)
     per_step = cfg["batch_size"] * cfg.get("d_steps", 1)  # real images per step: a batch per D update
     if len(x_train) < per_step:
         raise ValueError(f"the training set has {len(x_train)} images, fewer than the {per_step} one step needs; "
@@ -223,16 +239,18 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
         if toy:
             ds = data.make_point_dataset(x_train, batch_size=per_step, seed=cfg["seed"])
         else:
-            ds = data.make_dataset(x_train, batch_size=per_step, scale=cfg["scale"], seed=cfg["seed"]).repeat()
+            ds = data.make_dataset(x_train, y_train if conditional else None, batch_size=per_step,
+                                   scale=cfg["scale"], seed=cfg["seed"]).repeat()
         held_out = None
-        if cfg["kind"] == "vae":  # the held-out negative ELBO and its parts, at every log row
-            held_out = data.make_dataset(x_test, batch_size=500, scale=cfg["scale"], shuffle=False,
-                                         drop_remainder=False)
+        if cfg["kind"] in training.VAES:  # the held-out negative ELBO and its parts, at every log row
+            _, (_, y_test) = data.load_mnist(seed=0, verbose=False)
+            held_out = data.make_dataset(x_test, y_test if conditional else None, batch_size=500,
+                                         scale=cfg["scale"], shuffle=False, drop_remainder=False)
         rows = max(1, cfg["steps"] // cfg["log_every"])
         run_callbacks = [
             cb.NaNGuard(ckpt),
             cb.CSVLog(os.path.join(out, "log.csv"), per_step),
-            cb.SampleGrid(n=1000 if toy else 64, out_dir=os.path.join(out, "samples"),
+            cb.SampleGrid(n=1000 if toy else 100 if conditional else 64, out_dir=os.path.join(out, "samples"),
                           every=cfg["log_every"] * max(1, rows // 10)),
             cb.Checkpoint(ckpt, sampler, os.path.join(out, "generator.keras")),
             *callbacks,
@@ -252,7 +270,7 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
             sampler.save(saved)
     finally:
         keras.mixed_precision.set_global_policy(previous)
-    return model, x_train, {"from_step": start, "steps": cfg["steps"], "seconds": seconds,
+    return model, x_train, {"labels": y_train, "from_step": start, "steps": cfg["steps"], "seconds": seconds,
                             "history": history.history, "sampler": sampler}
 
 
@@ -263,24 +281,47 @@ def _write_json(path: str, obj) -> None:
     os.replace(tmp, path)
 
 
-def score(model, cfg: dict, x_train, sampler, n: int = 1000, seed: int = 1234) -> tuple[dict, np.ndarray]:
+def sample(sampler, n: int, cfg: dict, seed: int = 1234, label: int | None = None):
+    """``n`` uint8 samples ``(n, 28, 28)`` of a run's sampler from seeded standard normal noise, and their
+    labels: for a conditional run every sample of class ``label``, or (``None``) the classes spread evenly
+    (``0, 1, ..., 9, 0, 1, ...``); ``None`` for an unconditional run (which takes no ``label``)."""
+    from . import training
+
+    conditional = cfg["kind"] in training.CONDITIONAL
+    if label is not None and not conditional:
+        raise ValueError(f"this {cfg['kind']} run is not conditional: it cannot be asked for a class; "
+                         f"train a cgan or cvae for that")
+    width = int((sampler.input_shape[0] if conditional else sampler.input_shape)[-1])
+    z = np.random.default_rng(seed).standard_normal((n, width)).astype("float32")
+    labels = None
+    if conditional:
+        labels = np.arange(n) % training.NUM_CLASSES if label is None else np.full(n, label)
+        labels = data.check_labels(labels, training.NUM_CLASSES)
+    out = [sampler([z[i:i + 500], labels[i:i + 500]] if conditional else z[i:i + 500], training=False)
+           for i in range(0, n, 500)]
+    return data.to_uint8(np.concatenate([np.asarray(o, np.float32) for o in out]), cfg["scale"]), labels
+
+
+def score(model, cfg: dict, x_train, sampler, n: int = 1000, seed: int = 1234,
+          y_train=None) -> tuple[dict, np.ndarray, np.ndarray | None]:
     """Score a trained run against the real held-out digits: FID, KID, IS, precision/recall and the
     class shares of ``n`` samples of ``sampler`` (shipped classifier), the copy check (median
     nearest-training-image distance of the samples and of held-out digits,
     :func:`helpers.metrics.copy_distances`), and for the VAE the negative ELBO on the training and held-out
     images. A toy run is scored by :func:`helpers.metrics.mode_coverage` of ``2.5 n`` samples (2,500, as
-    VEEGAN and PacGAN count). Returns ``(row, samples)``."""
-    from . import metrics
+    VEEGAN and PacGAN count). A conditional run asks for the classes in turn and adds ``agreement`` (the
+    share of samples the shipped classifier puts in the class asked for) and ``agreement_0`` ... ``_9``;
+    its VAE ELBOs use the training labels ``y_train``. Returns ``(row, samples, labels)`` (``labels``:
+    the classes asked for, ``None`` for an unconditional run)."""
+    from . import metrics, training
 
     if cfg["kind"] == "toy":
         _, centres, std = toy_data(cfg)
         z = np.random.default_rng(seed).standard_normal((n * 5 // 2, cfg["z_dim"])).astype("float32")
         samples = np.asarray(sampler(z, training=False), np.float32)
-        return metrics.mode_coverage(samples, centres, std), samples
-    _, (x_test, _) = data.load_mnist(seed=0, verbose=False)  # the held-out digits, never changed
-    z = np.random.default_rng(seed).standard_normal((n, int(sampler.input_shape[-1]))).astype("float32")
-    samples = data.to_uint8(np.concatenate([np.asarray(sampler(z[i:i + 500], training=False), np.float32)
-                                            for i in range(0, n, 500)]), cfg["scale"])
+        return metrics.mode_coverage(samples, centres, std), samples, None
+    _, (x_test, y_test) = data.load_mnist(seed=0, verbose=False)  # the held-out digits, never changed
+    samples, labels = sample(sampler, n, cfg, seed=seed)
     row = metrics.evaluate(samples, x_test)
     row = {k: row[k] for k in ("fid", "kid", "is", "precision", "recall")}
     rec = metrics.recognition(samples)
@@ -289,11 +330,16 @@ def score(model, cfg: dict, x_train, sampler, n: int = 1000, seed: int = 1234) -
     to_train, test_to_train = metrics.copy_distances(samples, x_train, x_test)
     row["nn_sample"], row["nn_heldout"] = float(np.median(to_train)), float(np.median(test_to_train))
     row["copy_ratio"] = row["nn_sample"] / row["nn_heldout"]
-    if cfg["kind"] == "vae":
-        for name, x in (("train", x_train), ("test", x_test)):
-            ds = data.make_dataset(x, batch_size=500, scale=cfg["scale"], shuffle=False, drop_remainder=False)
+    if labels is not None:  # a conditional model: does the classifier see the class that was asked for?
+        predicted = metrics.class_probabilities(samples).argmax(1)
+        row["agreement"] = float(np.mean(predicted == labels))
+        row.update({f"agreement_{c}": float(np.mean(predicted[labels == c] == c)) for c in range(training.NUM_CLASSES)})
+    if cfg["kind"] in training.VAES:
+        for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+            ds = data.make_dataset(x, y if labels is not None else None, batch_size=500, scale=cfg["scale"],
+                                   shuffle=False, drop_remainder=False)
             row[f"neg_elbo_{name}"] = float(model.evaluate(ds, verbose=0, return_dict=True)["neg_elbo"])
-    return row, samples
+    return row, samples, labels
 
 
 def key(cfg: dict) -> str:
@@ -349,13 +395,15 @@ def record(cfg: dict, model, x_train, info: dict, cache: str | None = None) -> d
     training time in the run's log, across resumes). Introduced in the
     hands-on GAN chapter, so that later chapters load the chapter's run instead of training it again."""
     folder = run_dir(cfg, cache)
-    scores, samples = score(model, cfg, x_train, info["sampler"])
+    scores, samples, labels = score(model, cfg, x_train, info["sampler"], y_train=info.get("labels"))
     log = os.path.join(folder, "log.csv")  # its wall_s adds up the training time across resumes
     wall = float(np.atleast_1d(np.genfromtxt(log, delimiter=",", names=True)["wall_s"])[-1]) \
         if os.path.exists(log) else info["seconds"]
     row = {**cfg, "images_seen": images_seen(cfg), "images": len(x_train), "wall_s": wall,
            "status": "ok", **scores}
     np.save(os.path.join(folder, "samples.npy"), samples)
+    if labels is not None:
+        np.save(os.path.join(folder, "samples.labels.npy"), labels)
     _write_json(os.path.join(folder, "result.json"), row)  # the run counts as done only once its row is written
     shutil.rmtree(os.path.join(folder, "checkpoint"), ignore_errors=True)  # finished: keep the results only
     return {**row, "cached": False, "dir": folder}
@@ -462,7 +510,8 @@ def difference(table, a: str, b: str, metric: str = "fid", by: str = "condition"
 
 def load_samples(table, condition: str, seed: int = 0) -> np.ndarray:
     """The scored samples of one run of a grid's table: 1,000 uint8 images ``(N, 28, 28)``, or for a toy
-    run 2,500 float32 points ``(N, 2)``."""
+    run 2,500 float32 points ``(N, 2)``. A conditional run's classes are beside them, in
+    ``samples.labels.npy`` (0, 1, ..., 9, 0, 1, ...)."""
     row = table[(table["condition"] == condition) & (table["seed"] == seed)]
     if row.empty:
         raise KeyError(f"no run of condition {condition!r} with seed {seed} in this table")

@@ -167,6 +167,61 @@ def dcgan_discriminator(width: int = 64, img_shape=IMG_SHAPE, spectral_norm: boo
     )
 
 
+# ------------------------------------------------------------------------------ conditional models
+def _label_input():
+    return keras.Input((), dtype="int32", name="label")
+
+
+def cdcgan_generator(z_dim: int = 64, width: int = 64, num_classes: int = 10) -> keras.Model:
+    """Class-conditional DCGAN generator: ``[z (B, z_dim), label (B,) int]`` -> images. The label is
+    embedded in ``z_dim`` numbers and concatenated to the noise before the :func:`dcgan_generator` body.
+    Introduced in the applications chapter."""
+    z, y = keras.Input((z_dim,), name="z"), _label_input()
+    code = layers.Concatenate()([z, layers.Embedding(num_classes, z_dim)(y)])
+    return keras.Model([z, y], dcgan_generator(2 * z_dim, width)(code), name="cdcgan_generator")
+
+
+def cdcgan_discriminator(width: int = 64, num_classes: int = 10, spectral_norm: bool = False,
+                         batch_norm: bool = True) -> keras.Model:
+    """Class-conditional DCGAN discriminator with a projection (Miyato & Koyama 2018, "cGANs with
+    Projection Discriminator"): ``[images, label (B,) int]`` -> one logit, ``w . phi(x) + e_y . phi(x)``,
+    where ``phi(x)`` are the :func:`dcgan_discriminator` features and ``e_y`` a learned embedding of the
+    label. A fake that looks like a digit of another class than the one asked for is then easy to reject.
+    Introduced in the applications chapter."""
+    body = dcgan_discriminator(width, spectral_norm=spectral_norm, batch_norm=batch_norm)
+    x, y = keras.Input(IMG_SHAPE, name="image"), _label_input()
+    h = x
+    for layer in body.layers[:-1]:
+        h = layer(h)
+    h = layers.Activation("linear", dtype="float32")(h)  # the features in float32, as the logit
+    projection = layers.Embedding(num_classes, h.shape[-1], embeddings_initializer=_init(), dtype="float32")(y)
+    logit = layers.Add(dtype="float32")([body.layers[-1](h), layers.Dot(axes=1, dtype="float32")([projection, h])])
+    return keras.Model([x, y], logit, name="cdcgan_discriminator")
+
+
+def _one_hot(y, num_classes):
+    return layers.CategoryEncoding(num_classes, output_mode="one_hot")(y)
+
+
+def cvae_encoder(latent_dim: int = 16, width: int = 32, num_classes: int = 10) -> keras.Model:
+    """Conditional VAE encoder q(z|x, y): the :func:`vae_encoder` convolutions, then the one-hot label joins
+    the features before the dense layers. Introduced in the applications chapter."""
+    x, y = keras.Input(IMG_SHAPE, name="image"), _label_input()
+    h = layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(x)
+    h = layers.Conv2D(2 * width, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Concatenate()([layers.Flatten()(h), _one_hot(y, num_classes)])
+    h = layers.Dense(8 * width, activation="relu")(h)
+    return keras.Model([x, y], layers.Dense(2 * latent_dim, dtype="float32")(h), name="cvae_encoder")
+
+
+def cvae_decoder(latent_dim: int = 16, width: int = 32, num_classes: int = 10) -> keras.Model:
+    """Conditional VAE decoder p(x|z, y): the one-hot label concatenated to ``z``, then the
+    :func:`vae_decoder` body. Introduced in the applications chapter."""
+    z, y = keras.Input((latent_dim,), name="z"), _label_input()
+    code = layers.Concatenate()([z, _one_hot(y, num_classes)])
+    return keras.Model([z, y], vae_decoder(latent_dim + num_classes, width)(code), name="cvae_decoder")
+
+
 def mlp_generator(z_dim: int = 2, hidden: int = 128, depth: int = 2, out_dim: int = 2) -> keras.Sequential:
     """A small MLP generator for 2-D toy data (the instability chapter): ``depth`` ReLU layers of
     ``hidden`` units, a linear output (points are not bounded)."""

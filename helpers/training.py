@@ -21,7 +21,14 @@ RECIPES = {
               "z_dim": 64, "width": 64, "lr": 1e-3, "policy": "float32"},
     "vae": {"steps": {"full": 10_000, "cpu": 4_600, "smoke": 20}, "batch_size": 64, "log_every": 100,
             "z_dim": 16, "width": 32, "lr": 1e-3, "prior": "mixture"},
+    # the conditional models of the applications chapter: the same networks, told the class
+    "cgan": {"steps": {"full": 10_000, "cpu": 1_800, "smoke": 20}, "batch_size": 128, "log_every": 100,
+             "z_dim": 64, "width": 64, "lr": 1e-3, "policy": "float32"},
+    "cvae": {"steps": {"full": 10_000, "cpu": 4_600, "smoke": 20}, "batch_size": 64, "log_every": 100,
+             "z_dim": 16, "width": 32, "lr": 1e-3},
 }
+GANS, VAES, CONDITIONAL = ("dcgan", "cgan"), ("vae", "cvae"), ("cgan", "cvae")
+NUM_CLASSES = 10
 # How the recipes were chosen (quality per CPU minute: at most 300,000 training images and about four
 # minutes on a 2-core CPU): the hands-on GAN and VAE chapters compare them with the earlier recipes. A
 # recipe may fix "policy" (the precision); without it the device's choice applies (runtime.device_choices).
@@ -60,6 +67,28 @@ def _standard_normal(shape, seed_generator):
 def _randint(shape, low, high, seed_generator):
     return tf.random.stateless_uniform(shape, seed=replica_seed(seed_generator), minval=low, maxval=high,
                                        dtype=tf.int32)
+
+
+def class_labels(num_classes, labels, inputs=None):
+    """The labels a model is called with, checked: ``None`` for an unconditional model (which must get
+    none), else int32 class indices ``(B,)`` from integers or one-hot rows (NumPy values are validated by
+    :func:`helpers.data.check_labels`: range, shape, one per row of ``inputs``). Introduced in the
+    applications chapter."""
+    if num_classes is None:
+        if labels is not None:
+            raise ValueError("this model is not conditional and takes no labels; train a conditional one "
+                             "(cgan or cvae) to ask for a class")
+        return None
+    if labels is None:
+        raise ValueError(f"this conditional model needs a class label per sample (integers 0 to {num_classes - 1} "
+                         f"or one-hot rows)")
+    if tf.is_tensor(labels):
+        if labels.shape.rank == 2:
+            labels = tf.argmax(labels, axis=-1)
+        return tf.cast(labels, tf.int32)
+    from . import data
+
+    return tf.constant(data.check_labels(labels, num_classes, None if inputs is None else len(inputs)))
 
 
 def _bce(labels, logits):
@@ -151,12 +180,14 @@ class GAN(keras.Model):
 
     scale = "tanh"  # generator outputs live in [-1, 1]
 
-    def __init__(self, generator, discriminator, seed: int = 0, augment=None, **kwargs):
+    def __init__(self, generator, discriminator, seed: int = 0, augment=None, num_classes: int | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.augment = parse_augment(augment)
         self.generator = generator
         self.discriminator = discriminator
-        self.z_dim = int(generator.input_shape[-1])
+        self.num_classes = num_classes
+        self.z_dim = int((generator.input_shape[0] if num_classes else generator.input_shape)[-1])
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
@@ -199,12 +230,19 @@ class GAN(keras.Model):
         """(optimizer, network) pairs, for checkpointing."""
         return [(self.d_optimizer, self.discriminator), (self.g_optimizer, self.generator)]
 
+    def _g(self, z, labels, training):
+        return self.generator([tf.convert_to_tensor(z), labels] if self.num_classes else z, training=training)
+
+    def _d(self, x, labels, training=True):
+        return self.discriminator([tf.convert_to_tensor(x), labels] if self.num_classes else x, training=training)
+
     def call(self, z, training=False):
         return self.generator(z, training=training)
 
-    def generate(self, z):
-        """Images in [-1, 1] for latent codes ``z`` (inference mode)."""
-        return self.generator(z, training=False)
+    def generate(self, z, labels=None):
+        """Images in [-1, 1] for latent codes ``z`` (inference mode); a conditional GAN (``num_classes``)
+        also takes the class of each image, as integers or one-hot rows."""
+        return self._g(z, class_labels(self.num_classes, labels, z), training=False)
 
     def noise(self, n):
         return _standard_normal((n, self.z_dim), self.seed_generator)
@@ -232,69 +270,79 @@ class GAN(keras.Model):
         d_loss = tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_logits))
         return d_loss, -tf.reduce_mean(fake_logits)
 
-    def _input_gradient(self, x):
+    def _input_gradient(self, x, labels=None):
         """The gradient of sum D(x) with respect to the images ``x``, float32, ``(B, -1)``. Under
         mixed_float16 the inner gradient is taken of the loss-scaled sum and divided back, so that small
         gradients do not underflow in float16."""
         scale = tf.cast(self.d_optimizer.scale_loss(tf.constant(1.0)), tf.float32)
         with tf.GradientTape() as tape:
             tape.watch(x)
-            total = tf.reduce_sum(tf.cast(self.discriminator(x, training=True), tf.float32)) * scale
+            total = tf.reduce_sum(tf.cast(self._d(x, labels), tf.float32)) * scale
         grad = tf.cast(tape.gradient(total, x), tf.float32) / scale
         return tf.reshape(grad, [tf.shape(x)[0], -1])
 
-    def penalty(self, real, fake):
+    def penalty(self, real, fake, labels=None):
         """The weighted gradient penalty of the discriminator (``None`` when there is none):
 
         - ``wgan-gp`` (Gulrajani et al. 2017): ``weight * mean((||grad D(x_hat)||_2 - 1)^2)`` at
           ``x_hat = u * real + (1 - u) * fake``, ``u ~ U(0, 1)`` per image; the norm is
           ``sqrt(sum g^2 + 1e-12)``, so a zero gradient gives a finite gradient of the penalty;
         - ``r1`` (Mescheder et al. 2018): ``weight / 2 * mean(||grad D(x)||_2^2)`` on real images.
+
+        A conditional discriminator is differentiated at the batch's labels.
         """
         if not self.gradient_penalty:
             return None
         real = tf.cast(real, tf.float32)
         if self.gradient_penalty == "r1":
-            grad = self._input_gradient(real)
+            grad = self._input_gradient(real, labels)
             return 0.5 * self.penalty_weight * tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=1))
         shape = tf.concat([tf.shape(real)[:1], tf.ones_like(tf.shape(real)[1:])], axis=0)
         u = tf.random.stateless_uniform(shape, seed=replica_seed(self.seed_generator))
         x_hat = u * real + (1.0 - u) * tf.cast(fake, tf.float32)
-        norm = tf.sqrt(tf.reduce_sum(tf.square(self._input_gradient(x_hat)), axis=1) + 1e-12)
+        norm = tf.sqrt(tf.reduce_sum(tf.square(self._input_gradient(x_hat, labels)), axis=1) + 1e-12)
         return self.penalty_weight * tf.reduce_mean(tf.square(norm - 1.0))
 
     # ------------------------------------------------------------------------------------- one step
-    def _discriminator_forward(self, real, n):
-        fake = self.generator(self.noise(n), training=True)
+    def _discriminator_forward(self, real, labels, n):
+        # a conditional GAN's fakes are asked for the classes of the real batch
+        fake = self._g(self.noise(n), labels, training=True)
         if self.augment:  # the same kind of transformation for real and fake, each image its own draw
             background = -1.0 if self.scale == "tanh" else 0.0
             real = diff_augment(real, self.augment, background, self.seed_generator)
             fake = diff_augment(fake, self.augment, background, self.seed_generator)
-        return real, fake, self.discriminator(real, training=True), self.discriminator(fake, training=True)
+        return real, fake, self._d(real, labels), self._d(fake, labels)
 
     def train_step(self, batch):
-        real, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
+        real, labels, _ = keras.utils.unpack_x_y_sample_weight(batch)
+        if self.num_classes is None:
+            labels = None  # an unconditional GAN ignores labels in its batches
+        elif labels is None:
+            raise ValueError("a conditional GAN trains on (images, labels) batches: make_dataset(x, y, ...)")
         per_replica = 1.0 / _replicas()  # gradients are summed over replicas
         # With d_steps = k the batch holds k sub-batches: the first k - 1 train the discriminator alone,
         # each with its own real images and fresh noise; the last one serves the joint step below.
         chunks = tf.split(real, self.d_steps) if self.d_steps > 1 else [real]
-        for chunk in chunks[:-1]:
+        label_chunks = (tf.split(labels, self.d_steps) if self.d_steps > 1 else [labels]) if labels is not None \
+            else [None] * len(chunks)
+        for chunk, chunk_labels in zip(chunks[:-1], label_chunks[:-1]):
             with tf.GradientTape() as d_tape:
-                x, fake, real_logits, fake_logits = self._discriminator_forward(chunk, tf.shape(chunk)[0])
-                penalty = self.penalty(x, fake)
+                x, fake, real_logits, fake_logits = self._discriminator_forward(chunk, chunk_labels,
+                                                                                tf.shape(chunk)[0])
+                penalty = self.penalty(x, fake, chunk_labels)
                 d_loss = self.losses_from_logits(real_logits, fake_logits)[0]
                 d_total = d_loss if penalty is None else d_loss + penalty
                 d_scaled = self.d_optimizer.scale_loss(d_total * per_replica)
             d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
             self.d_optimizer.apply_gradients(list(zip(d_grads, self.discriminator.trainable_variables)))
-        real = chunks[-1]
+        real, labels = chunks[-1], label_chunks[-1]
 
         # One forward pass serves both players: the discriminator's gradient and the generator's
         # gradient (through the discriminator) are taken from it and applied together.
         with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
-            real, fake, real_logits, fake_logits = self._discriminator_forward(real, tf.shape(real)[0])
+            real, fake, real_logits, fake_logits = self._discriminator_forward(real, labels, tf.shape(real)[0])
             d_loss, g_loss = self.losses_from_logits(real_logits, fake_logits)
-            penalty = self.penalty(real, fake)
+            penalty = self.penalty(real, fake, labels)
             d_total = d_loss if penalty is None else d_loss + penalty
             # scale_loss multiplies by the loss scale under mixed_float16 (apply_gradients divides it out)
             d_scaled = self.d_optimizer.scale_loss(d_total * per_replica)
@@ -317,17 +365,18 @@ class GAN(keras.Model):
 
 def make_gan(generator, discriminator, seed: int = 0, lr: float = 2e-4, jit_compile: bool | None = None,
              augment=None, d_lr: float | None = None, g_lr: float | None = None, clipnorm: float | None = None,
-             beta_1: float = 0.5, beta_2: float = 0.999, **compile_kwargs) -> GAN:
+             beta_1: float = 0.5, beta_2: float = 0.999, num_classes: int | None = None, **compile_kwargs) -> GAN:
     """A compiled :class:`GAN` with the DCGAN paper's optimiser: Adam(lr=2e-4, beta_1=0.5) for both
     players. ``d_lr`` / ``g_lr`` give the players their own learning rates (the two time-scale update
     rule, Heusel et al. 2017); ``clipnorm`` clips each gradient tensor's norm (Keras' optimizer option);
     other keywords (``loss``, ``gradient_penalty``, ``penalty_weight``, ``d_steps``, ``label_smoothing``,
-    ``steps_per_execution``) go to :meth:`GAN.compile`. ``jit_compile=None`` takes the measured per-device
+    ``steps_per_execution``) go to :meth:`GAN.compile`. ``num_classes`` makes it a conditional GAN (networks
+    that take ``[input, label]``, e.g. :func:`helpers.models.cdcgan_generator`). ``jit_compile=None`` takes the measured per-device
     choice (:func:`runtime.device_choices`). Under the ``mixed_float16`` policy both optimizers are wrapped
     in ``keras.optimizers.LossScaleOptimizer``."""
     if jit_compile is None:
         jit_compile = runtime.device_choices()["jit_compile"]
-    gan = GAN(generator, discriminator, seed=seed, augment=augment)
+    gan = GAN(generator, discriminator, seed=seed, augment=augment, num_classes=num_classes)
     optimizers = [keras.optimizers.Adam(rate if rate is not None else lr, beta_1=beta_1, beta_2=beta_2,
                                         clipnorm=clipnorm) for rate in (d_lr, g_lr)]
     if keras.mixed_precision.global_policy().name == "mixed_float16":
@@ -366,10 +415,12 @@ class VAE(keras.Model):
 
     scale = "unit"  # images live in [0, 1]
 
-    def __init__(self, encoder, decoder, beta: float = 1.0, seed: int = 0, **kwargs):
+    def __init__(self, encoder, decoder, beta: float = 1.0, seed: int = 0, num_classes: int | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.encoder, self.decoder = encoder, decoder
-        self.z_dim = int(decoder.input_shape[-1])
+        self.num_classes = num_classes
+        self.z_dim = int((decoder.input_shape[0] if num_classes else decoder.input_shape)[-1])
         if int(encoder.output_shape[-1]) != 2 * self.z_dim:
             raise ValueError(
                 f"the encoder must output 2 * latent_dim = {2 * self.z_dim} numbers (mean and log-variance) "
@@ -397,9 +448,12 @@ class VAE(keras.Model):
     def optimizer_pairs(self):
         return [(self.optimizer, self)]
 
-    def encode(self, x, training=False):
-        """Mean and log-variance of q(z|x), float32, each ``(B, latent_dim)``."""
-        mean, log_var = tf.split(tf.cast(self.encoder(x, training=training), tf.float32), 2, axis=-1)
+    def encode(self, x, training=False, labels=None):
+        """Mean and log-variance of q(z|x) (q(z|x, y) for a conditional VAE, given ``labels``), float32,
+        each ``(B, latent_dim)``."""
+        labels = class_labels(self.num_classes, labels, x)
+        stats = self.encoder([tf.convert_to_tensor(x), labels] if self.num_classes else x, training=training)
+        mean, log_var = tf.split(tf.cast(stats, tf.float32), 2, axis=-1)
         return mean, log_var
 
     def sample_z(self, mean, log_var, seed_generator=None):
@@ -408,20 +462,33 @@ class VAE(keras.Model):
         eps = _standard_normal((tf.shape(mean)[0], self.z_dim), seed_generator or self.seed_generator)
         return mean + tf.exp(0.5 * log_var) * eps
 
-    def generate(self, z):
-        """Decoded means (pixel probabilities in [0, 1]) for latent codes ``z``."""
-        return tf.sigmoid(tf.cast(self.decoder(z, training=False), tf.float32))
+    def _decode(self, z, labels, training):
+        return self.decoder([tf.convert_to_tensor(z), labels] if self.num_classes else z, training=training)
 
-    def call(self, x, training=False):
+    def generate(self, z, labels=None):
+        """Decoded means (pixel probabilities in [0, 1]) for latent codes ``z`` (and, for a conditional
+        VAE, the class of each image)."""
+        labels = class_labels(self.num_classes, labels, z)
+        return tf.sigmoid(tf.cast(self._decode(z, labels, training=False), tf.float32))
+
+    def call(self, x, training=False, labels=None):
         """Reconstructions: the decoded mean at z = mean of q(z|x)."""
-        return self.generate(self.encode(x, training=training)[0])
+        return self.generate(self.encode(x, training=training, labels=labels)[0], labels)
 
-    def _terms(self, x, training):
+    def _terms(self, x, training, labels=None):
         """Per-example reconstruction term and KL, each ``(B,)``."""
-        mean, log_var = self.encode(x, training=training)
+        mean, log_var = self.encode(x, training=training, labels=labels)
         seeds = self.seed_generator if training else self.eval_seed_generator
-        logits = self.decoder(self.sample_z(mean, log_var, seeds), training=training)
+        logits = self._decode(self.sample_z(mean, log_var, seeds), labels, training=training)
         return bernoulli_nll(x, logits), gaussian_kl(mean, log_var)
+
+    def _batch(self, batch):
+        x, labels, _ = keras.utils.unpack_x_y_sample_weight(batch)
+        if self.num_classes is None:
+            return x, None
+        if labels is None:
+            raise ValueError("a conditional VAE trains on (images, labels) batches: make_dataset(x, y, ...)")
+        return x, labels
 
     def _record(self, recon, kl):
         # per-example values: the trackers average over images, not over batches, so a smaller last
@@ -431,9 +498,9 @@ class VAE(keras.Model):
         return {m.name: m.result() for m in self.trackers}
 
     def train_step(self, batch):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
+        x, labels = self._batch(batch)
         with tf.GradientTape() as tape:
-            recon, kl = self._terms(x, training=True)
+            recon, kl = self._terms(x, training=True, labels=labels)
             loss = tf.reduce_mean(recon + self.beta * kl)
             scaled = self.optimizer.scale_loss(loss / _replicas())  # summed over replicas; loss scale
         grads = tape.gradient(scaled, self.trainable_variables)
@@ -448,8 +515,8 @@ class VAE(keras.Model):
         return super().evaluate(*args, **kwargs)
 
     def test_step(self, batch):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
-        return self._record(*self._terms(x, training=False))
+        x, labels = self._batch(batch)
+        return self._record(*self._terms(x, training=False, labels=labels))
 
 
 def fit_mixture_prior(vae: "VAE", images, components: int = 10, seed: int = 0):
@@ -472,13 +539,13 @@ def fit_mixture_prior(vae: "VAE", images, components: int = 10, seed: int = 0):
 
 
 def make_vae(encoder, decoder, beta: float = 1.0, seed: int = 0, lr: float = 1e-3,
-             jit_compile: bool | None = None, **compile_kwargs) -> VAE:
+             jit_compile: bool | None = None, num_classes: int | None = None, **compile_kwargs) -> VAE:
     """A compiled :class:`VAE` with Adam(lr). ``jit_compile=None`` takes :func:`runtime.device_choices`'.
     Under the ``mixed_float16`` policy Keras wraps the optimizer in a ``LossScaleOptimizer`` and the step
     scales the loss (``optimizer.scale_loss``)."""
     if jit_compile is None:
         jit_compile = runtime.device_choices()["jit_compile"]
-    vae = VAE(encoder, decoder, beta=beta, seed=seed)
+    vae = VAE(encoder, decoder, beta=beta, seed=seed, num_classes=num_classes)
     vae.compile(keras.optimizers.Adam(lr), jit_compile=jit_compile, **compile_kwargs)
     return vae
 

@@ -150,7 +150,8 @@ def _state(folder):
     return step, [v.numpy() for v in callbacks.state_variables(model)]
 
 
-@pytest.mark.parametrize("kind, losses", [("dcgan", {"d_loss", "g_loss"}), ("vae", {"neg_elbo", "val_neg_elbo"})])
+@pytest.mark.parametrize("kind, losses", [("dcgan", {"d_loss", "g_loss"}), ("vae", {"neg_elbo", "val_neg_elbo"}),
+                                          ("cgan", {"d_loss", "g_loss"}), ("cvae", {"neg_elbo", "val_neg_elbo"})])
 def test_cli_extends_a_run_to_the_state_of_a_straight_run(tmp_path, kind, losses):
     """30 steps, then --steps 60 --resume (settings from config.json, the default log interval of 100),
     ends with every variable equal to 60 steps straight; the log continues with rows 30, 60."""
@@ -186,6 +187,11 @@ def test_cli_extends_a_run_to_the_state_of_a_straight_run(tmp_path, kind, losses
     assert cli.main(["sample", resumed, "--n", "1500", "--out", npy]) == 0
     s = np.load(npy)
     assert s.shape == (1500, 28, 28) and s.dtype == np.uint8 and s.max() > s.min()
+    labels = str(tmp_path / "s.labels.npy")
+    if kind in ("cgan", "cvae"):  # the classes asked for, beside the images: 0, 1, ..., 9, 0, ...
+        np.testing.assert_array_equal(np.load(labels), np.arange(1500) % 10)
+    else:
+        assert not os.path.exists(labels)
 
 
 def test_cli_resume_errors_and_nothing_to_do(tmp_path, capsys):
@@ -234,7 +240,8 @@ def test_cli_help_lists_defaults_files_and_exit_codes(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "-h"])
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    for needle in ("(smoke): dcgan 20 / vae 20", "default: dcgan 128 / vae 64", "config.json", "checkpoint/",
+    for needle in ("(smoke): cgan 20 / cvae 20 / dcgan 20 / vae 20", "default: cgan 128 / cvae 64 / dcgan 128 / vae 64",
+                   "config.json", "checkpoint/",
                    "generator.keras", "exit codes",
                    "130 interrupted"):
         assert needle in text, needle
