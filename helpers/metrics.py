@@ -397,12 +397,13 @@ def small_classifier(seed: int = 0):
     ], name="small_classifier")
 
 
-def classification_accuracy_score(train_images, train_labels, test_images, test_labels, epochs: int = 10,
+def classification_accuracy_score(train_images, train_labels, test_images, test_labels, steps: int = 600,
                                   batch_size: int = 64, seed: int = 0) -> float:
     """Train a fresh :func:`small_classifier` on ``train_images`` with ``train_labels`` (e.g. generated,
     labelled digits) and return its accuracy on the real ``test_images`` (Ravuri & Vinyals 2019,
     "Classification Accuracy Score for Conditional Generative Models": train on synthetic, test on real).
-    Images are uint8 ``(N, 28, 28)``; labels integers or one-hot."""
+    Every training set gets the same number of updates (``steps`` batches), so a small set is not also an
+    under-trained one. Images are uint8 ``(N, 28, 28)``; labels integers or one-hot."""
     import keras
 
     from . import data
@@ -414,7 +415,7 @@ def classification_accuracy_score(train_images, train_labels, test_images, test_
     model = small_classifier(seed)
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    train = data.make_dataset(x, y, batch_size=min(batch_size, len(x)), scale="unit", seed=seed)
+    train = data.make_dataset(x, y, batch_size=min(batch_size, len(x)), scale="unit", seed=seed).repeat()
     test = data.make_dataset(xt, yt, batch_size=500, scale="unit", shuffle=False, drop_remainder=False)
-    model.fit(train, epochs=epochs, shuffle=False, verbose=0)  # the pipeline shuffles
+    model.fit(train, steps_per_epoch=int(steps), epochs=1, shuffle=False, verbose=0)  # the pipeline shuffles
     return float(model.evaluate(test, verbose=0, return_dict=True)["accuracy"])
