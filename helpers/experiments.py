@@ -144,7 +144,8 @@ def toy_data(cfg: dict):
 
 def build(cfg: dict):
     """The compiled model of a run and the network ``sample`` loads (the GAN's generator; for the VAE
-    the decoder with a sigmoid, so it outputs pixel means)."""
+    the decoder with a sigmoid, so it outputs pixel means). ``cgan`` and ``cvae`` build the conditional
+    networks (their samplers take ``[noise, labels]``); ``toy`` the MLPs of the instability chapter."""
     from . import models, training
 
     gan_options = {k: cfg.get(k, GAN_DEFAULTS[k]) for k in ("d_lr", "g_lr", "clipnorm", "loss", "d_steps")}
@@ -207,13 +208,15 @@ def load_sampler(folder: str):
 def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks=()):
     """Train the run ``cfg`` into the folder ``out`` (config.json, log.csv, samples/, checkpoint/,
     generator.keras) up to ``cfg["steps"]`` steps and return ``(model, x_train, info)``, ``info`` holding
-    ``from_step`` (where this call started), ``steps``, ``seconds`` (training time of this call),
-    ``history`` (the logged values of this call, one per log row) and ``sampler`` (the network saved as
-    ``generator.keras``; for a VAE with ``prior="mixture"`` it includes the mixture fitted after training).
-    ``resume=True`` continues from the last checkpoint in ``out`` (or extends a finished run to more
-    steps); ``callbacks`` run after the run's own (NaN guard, CSV log, sample grids, checkpoint). Raises :class:`helpers.callbacks.TrainingDiverged` if
-    a loss becomes NaN, ``ValueError`` if the checkpoint does not fit ``cfg``. Introduced in the hands-on
-    GAN chapter (as the command line's ``train``), moved here in the data chapter."""
+    ``labels`` (of the training images; ``None`` for a toy run), ``from_step`` (where this call started),
+    ``steps``, ``seconds`` (training time of this call), ``history`` (the logged values of this call, one per
+    log row) and ``sampler`` (the network saved as ``generator.keras``; for a VAE with ``prior="mixture"`` it
+    includes the mixture fitted after training). ``resume=True`` continues from the last checkpoint in ``out``
+    (or extends a finished run to more steps); ``callbacks`` run after the run's own (NaN guard, CSV log, sample
+    grids, checkpoint). Raises :class:`helpers.callbacks.TrainingDiverged` if a loss becomes NaN, ``ValueError``
+    if the checkpoint does not fit ``cfg``. Introduced in the hands-on GAN chapter (as the command line's
+    ``train``), moved here in the data chapter.
+    """
     import keras
 
     from . import callbacks as cb
@@ -221,7 +224,10 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
 
     ckpt = os.path.join(out, "checkpoint")
     toy, conditional = cfg["kind"] == "toy", cfg["kind"] in training.CONDITIONAL
-    x_train, y_train, x_test = toy_data(cfg) if toy else training_data(cfg)
+    if toy:
+        x_train, y_train, x_test = toy_data(cfg)[0], None, None
+    else:
+        x_train, y_train, x_test = training_data(cfg)
     per_step = cfg["batch_size"] * cfg.get("d_steps", 1)  # real images per step: a batch per D update
     if len(x_train) < per_step:
         raise ValueError(f"the training set has {len(x_train)} images, fewer than the {per_step} one step needs; "

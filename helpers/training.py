@@ -170,7 +170,9 @@ class GAN(keras.Model):
     ``1 - label_smoothing``, fake stay 0 (cross-entropy losses only). Introduced in the hands-on GAN
     chapter; the losses, penalties and ``d_steps`` in the instability chapter.
     ``augment="translation,cutout"`` passes every image the discriminator sees, real and fake, through
-    :func:`diff_augment` (the data chapter); off by default.
+    :func:`diff_augment` (the data chapter); off by default. ``num_classes`` makes it class-conditional
+    (the applications chapter): both networks take ``[input, label]``, ``fit`` sees ``(images, labels)``
+    batches, and the fakes of a step are asked for the classes of its real images.
 
     Under a ``tf.distribute`` strategy each replica draws its own noise (:func:`replica_seed`) and the
     losses are divided by the number of replicas (gradients are summed over them). Under the
@@ -371,9 +373,9 @@ def make_gan(generator, discriminator, seed: int = 0, lr: float = 2e-4, jit_comp
     rule, Heusel et al. 2017); ``clipnorm`` clips each gradient tensor's norm (Keras' optimizer option);
     other keywords (``loss``, ``gradient_penalty``, ``penalty_weight``, ``d_steps``, ``label_smoothing``,
     ``steps_per_execution``) go to :meth:`GAN.compile`. ``num_classes`` makes it a conditional GAN (networks
-    that take ``[input, label]``, e.g. :func:`helpers.models.cdcgan_generator`). ``jit_compile=None`` takes the measured per-device
-    choice (:func:`runtime.device_choices`). Under the ``mixed_float16`` policy both optimizers are wrapped
-    in ``keras.optimizers.LossScaleOptimizer``."""
+    that take ``[input, label]``, e.g. :func:`helpers.models.cdcgan_generator`). ``jit_compile=None`` takes
+    the measured per-device choice (:func:`runtime.device_choices`). Under the ``mixed_float16`` policy both
+    optimizers are wrapped in ``keras.optimizers.LossScaleOptimizer``."""
     if jit_compile is None:
         jit_compile = runtime.device_choices()["jit_compile"]
     gan = GAN(generator, discriminator, seed=seed, augment=augment, num_classes=num_classes)
@@ -411,6 +413,10 @@ class VAE(keras.Model):
     pixels a bound on -log p(x), for the grey levels of MNIST a score to compare models by, since the
     Bernoulli likelihood is then not a normalised density: see the VAE math chapter), ``recon``
     (-E_q log p(x|z), one sample of z) and ``kl`` (KL(q(z|x) || p(z)), closed form).
+
+    ``num_classes`` makes it a conditional VAE (the applications chapter): encoder and decoder take
+    ``[input, label]``, ``fit`` and ``evaluate`` see ``(images, labels)`` batches, and ``encode``,
+    ``generate`` and ``call`` take ``labels``.
     """
 
     scale = "unit"  # images live in [0, 1]
