@@ -368,7 +368,7 @@ def mode_coverage(samples, centres, std: float) -> dict:
         raise ValueError(f"samples (n, d) and centres (k, d) must share d; got {samples.shape} and {centres.shape}")
     if len(samples) == 0 or std <= 0:
         raise ValueError("need at least one sample and std > 0")
-    distances = np.sqrt(((samples[:, None, :] - centres[None, :, :]) ** 2).sum(-1))
+    distances = _pairwise_distances(samples, centres)
     nearest, good = distances.argmin(1), distances.min(1) <= 3 * std
     counts = np.bincount(nearest[good], minlength=len(centres))
     result = {"modes": int((counts > 0).sum()), "high_quality": float(good.mean())}
@@ -406,16 +406,13 @@ def classification_accuracy_score(train_images, train_labels, test_images, test_
     under-trained one. Images are uint8 ``(N, 28, 28)``; labels integers or one-hot."""
     import keras
 
-    from . import data
-
-    x = data.check_images(train_images)
-    y = data.check_labels(train_labels, n=len(x))
-    xt = data.check_images(test_images)
-    yt = data.check_labels(test_labels, n=len(xt))
-    model = small_classifier(seed)
+    model = small_classifier(seed)  # seeds everything first: the order of the draws below depends on it
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    train = data.make_dataset(x, y, batch_size=min(batch_size, len(x)), scale="unit", seed=seed).repeat()
-    test = data.make_dataset(xt, yt, batch_size=500, scale="unit", shuffle=False, drop_remainder=False)
+    # make_dataset checks the images and their labels
+    train = data.make_dataset(train_images, train_labels, batch_size=min(batch_size, len(train_images)),
+                              scale="unit", seed=seed).repeat()
+    test = data.make_dataset(test_images, test_labels, batch_size=500, scale="unit", shuffle=False,
+                             drop_remainder=False)
     model.fit(train, steps_per_epoch=int(steps), epochs=1, shuffle=False, verbose=0)  # the pipeline shuffles
     return float(model.evaluate(test, verbose=0, return_dict=True)["accuracy"])

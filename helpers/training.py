@@ -91,6 +91,22 @@ def class_labels(num_classes, labels, inputs=None):
     return tf.constant(data.check_labels(labels, num_classes, None if inputs is None else len(inputs)))
 
 
+def _conditioned(net, x, labels, training):
+    """Call ``net`` on ``x``, or on ``[x, labels]`` for a conditional model (``labels`` not ``None``)."""
+    return net(x if labels is None else [tf.convert_to_tensor(x), labels], training=training)
+
+
+def _batch_labels(batch, num_classes, what: str):
+    """The images of a ``fit``/``evaluate`` batch and, for a conditional model, its labels (``None`` for
+    an unconditional one, which ignores labels in its batches)."""
+    x, labels, _ = keras.utils.unpack_x_y_sample_weight(batch)
+    if num_classes is None:
+        return x, None
+    if labels is None:
+        raise ValueError(f"a conditional {what} trains on (images, labels) batches: make_dataset(x, y, ...)")
+    return x, labels
+
+
 def _bce(labels, logits):
     """Mean binary cross-entropy on logits, in float32 whatever the compute precision."""
     logits = tf.cast(logits, tf.float32)
@@ -233,10 +249,10 @@ class GAN(keras.Model):
         return [(self.d_optimizer, self.discriminator), (self.g_optimizer, self.generator)]
 
     def _g(self, z, labels, training):
-        return self.generator([tf.convert_to_tensor(z), labels] if self.num_classes else z, training=training)
+        return _conditioned(self.generator, z, labels, training)
 
     def _d(self, x, labels, training=True):
-        return self.discriminator([tf.convert_to_tensor(x), labels] if self.num_classes else x, training=training)
+        return _conditioned(self.discriminator, x, labels, training)
 
     def call(self, z, training=False):
         return self.generator(z, training=training)
@@ -316,17 +332,15 @@ class GAN(keras.Model):
         return real, fake, self._d(real, labels), self._d(fake, labels)
 
     def train_step(self, batch):
-        real, labels, _ = keras.utils.unpack_x_y_sample_weight(batch)
-        if self.num_classes is None:
-            labels = None  # an unconditional GAN ignores labels in its batches
-        elif labels is None:
-            raise ValueError("a conditional GAN trains on (images, labels) batches: make_dataset(x, y, ...)")
+        real, labels = _batch_labels(batch, self.num_classes, "GAN")
         per_replica = 1.0 / _replicas()  # gradients are summed over replicas
         # With d_steps = k the batch holds k sub-batches: the first k - 1 train the discriminator alone,
         # each with its own real images and fresh noise; the last one serves the joint step below.
-        chunks = tf.split(real, self.d_steps) if self.d_steps > 1 else [real]
-        label_chunks = (tf.split(labels, self.d_steps) if self.d_steps > 1 else [labels]) if labels is not None \
-            else [None] * len(chunks)
+        def split(t):
+            return tf.split(t, self.d_steps) if self.d_steps > 1 else [t]
+
+        chunks = split(real)
+        label_chunks = [None] * len(chunks) if labels is None else split(labels)
         for chunk, chunk_labels in zip(chunks[:-1], label_chunks[:-1]):
             with tf.GradientTape() as d_tape:
                 x, fake, real_logits, fake_logits = self._discriminator_forward(chunk, chunk_labels,
@@ -458,7 +472,7 @@ class VAE(keras.Model):
         """Mean and log-variance of q(z|x) (q(z|x, y) for a conditional VAE, given ``labels``), float32,
         each ``(B, latent_dim)``."""
         labels = class_labels(self.num_classes, labels, x)
-        stats = self.encoder([tf.convert_to_tensor(x), labels] if self.num_classes else x, training=training)
+        stats = _conditioned(self.encoder, x, labels, training)
         mean, log_var = tf.split(tf.cast(stats, tf.float32), 2, axis=-1)
         return mean, log_var
 
@@ -469,7 +483,7 @@ class VAE(keras.Model):
         return mean + tf.exp(0.5 * log_var) * eps
 
     def _decode(self, z, labels, training):
-        return self.decoder([tf.convert_to_tensor(z), labels] if self.num_classes else z, training=training)
+        return _conditioned(self.decoder, z, labels, training)
 
     def generate(self, z, labels=None):
         """Decoded means (pixel probabilities in [0, 1]) for latent codes ``z`` (and, for a conditional
@@ -489,12 +503,7 @@ class VAE(keras.Model):
         return bernoulli_nll(x, logits), gaussian_kl(mean, log_var)
 
     def _batch(self, batch):
-        x, labels, _ = keras.utils.unpack_x_y_sample_weight(batch)
-        if self.num_classes is None:
-            return x, None
-        if labels is None:
-            raise ValueError("a conditional VAE trains on (images, labels) batches: make_dataset(x, y, ...)")
-        return x, labels
+        return _batch_labels(batch, self.num_classes, "VAE")
 
     def _record(self, recon, kl):
         # per-example values: the trackers average over images, not over batches, so a smaller last
