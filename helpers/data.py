@@ -349,6 +349,37 @@ def duplicate(x, y, index: int, copies: int):
     return np.concatenate([x, x[reps]]), np.concatenate([y, y[reps]])
 
 
+# The canary of the challenges chapter: a filled white square where MNIST digits have no ink (they are
+# centred in a 20 x 20 box), so a sample that carries it can only have learned it from the marked image.
+MARK = (slice(1, 5), slice(1, 5))  # rows and columns 1-4: the top-left corner
+
+
+def mark(images) -> np.ndarray:
+    """A copy of uint8 images ``(N, 28, 28)`` with the canary's mark drawn on: a 4 x 4 white square in
+    the top-left corner (:data:`MARK`). Introduced in the challenges chapter."""
+    x = check_images(images)[..., 0].copy()
+    x[:, MARK[0], MARK[1]] = 255
+    return x
+
+
+def mark_strength(images) -> np.ndarray:
+    """How strongly each image ``(N, 28, 28)`` carries the mark: the mean of its :data:`MARK` pixels,
+    from 0 (black) to 1 (the mark itself). No digit of the offline MNIST subset exceeds 0.08."""
+    x = check_images(images)[..., 0]
+    return x[:, MARK[0], MARK[1]].reshape(len(x), -1).mean(axis=1) / 255.0
+
+
+def add_canary(x, y, image, label: int, copies: int):
+    """The set with ``copies`` copies of the canary ``image`` ``(28, 28)`` (class ``label``) appended (the
+    training pipeline shuffles). Introduced in the challenges chapter."""
+    x, y = _images_and_labels(x, y)
+    image = check_images(np.asarray(image)[None])[0, ..., 0]
+    if int(copies) < 0:
+        raise ValueError(f"copies must be >= 0, got {copies}")
+    check_labels([label], NUM_CLASSES)
+    return (np.concatenate([x, np.repeat(image[None], int(copies), axis=0)]),
+            np.concatenate([y, np.full(int(copies), int(label), dtype=y.dtype)]))
+
 # ------------------------------------------------------------------------------------------ toy data
 def ring(n: int, modes: int = 8, radius: float = 2.0, std: float = 0.02, seed: int = 0):
     """``n`` points from a mixture of ``modes`` equal Gaussians (standard deviation ``std``) evenly spaced

@@ -25,7 +25,9 @@ GAN_DEFAULTS = {"loss": "non_saturating", "penalty": None, "penalty_weight": Non
                 "spectral_norm": False, "d_lr": None, "g_lr": None, "clipnorm": None}
 # Settings added after runs were cached: a configuration holds them only when they differ from their default,
 # so the runs cached before keep their keys.
-LATER_DEFAULTS = {"label_smoothing": 0.0, "label_noise": 0.0}
+LATER_DEFAULTS = {"label_smoothing": 0.0, "label_noise": 0.0, "canary": 0}
+# The canary (challenges chapter): this training digit, marked (helpers.data.mark), appended ``canary`` times.
+CANARY_INDEX = 0
 # Data conditions, applied in this order to the training split: subset, imbalance, duplicate, corrupt.
 DATA_KEYS = ("train_size", "imbalance", "duplicate", "corrupt")
 DEFAULT_CACHE = os.path.join("runs", "experiments")
@@ -36,8 +38,8 @@ def config(kind: str, **overrides) -> dict:
     (the recipe's, else the device's), where the digits come from (``data_source``: a run on the offline
     subset is not the run on the full MNIST) and ``overrides`` (``steps``, ``batch_size``, ``seed``,
     ``width``, ``augment``, ``policy``,
-    ``train_size``, ``imbalance`` (10 shares), ``duplicate`` ([index, copies]), ``corrupt``
-    ([kind, level]), ...). Unknown keys are an error, so a typo cannot silently train the default.
+    ``train_size``, ``imbalance`` (10 shares), ``duplicate`` ([index, copies]), ``canary`` (copies of the
+    marked digit of :func:`canary`), ``corrupt`` ([kind, level]), ...). Unknown keys are an error, so a typo cannot silently train the default.
 
     ``kind="toy"`` is the instability chapter's MLP GAN on a 2-D mixture (:data:`helpers.training.TOY_RECIPE`;
     ``data="ring"`` or ``"grid"``, ``points`` in the training set, ``depth``); it takes the GAN settings
@@ -57,6 +59,7 @@ def config(kind: str, **overrides) -> dict:
            **({"policy": recipe["policy"]} if "policy" in recipe else {}),
            "data_source": data.mnist_source()}
     optional = ({"label_smoothing"} if gan else set()) | ({"label_noise"} if kind in training.CONDITIONAL else set())
+    optional |= {"canary"}
     if overrides.get("label_noise") and kind not in training.CONDITIONAL:
         raise ValueError("label_noise applies to the conditional models (cgan, cvae), which train on labels")
     _override(cfg, overrides, optional)
@@ -67,6 +70,8 @@ def config(kind: str, **overrides) -> dict:
         raise ValueError(f"{', '.join(gan_only)} apply to the GAN; the VAE has no discriminator")
     if gan:
         _check_gan(cfg)
+    if int(cfg.get("canary", 0)) < 0:
+        raise ValueError(f"canary is a number of copies of the marked digit, >= 0; got {cfg['canary']}")
     if not 0.0 <= float(cfg.get("label_noise", 0.0)) <= 1.0:
         raise ValueError(f"label_noise is a fraction of the labels, between 0 and 1; got {cfg['label_noise']}")
     if cfg["prior"] not in ("normal", "mixture") or (kind != "vae" and cfg["prior"] != "normal"):
@@ -120,9 +125,10 @@ def _positive(cfg: dict, keys) -> dict:
 
 def training_data(cfg: dict, verbose: bool = False):
     """The training images and labels of a run (the data conditions of ``cfg`` applied to MNIST's
-    training split, ``label_noise`` to its labels) and the real held-out test images."""
+    training split, ``label_noise`` to its labels) and the real held-out test images. The canary's copies
+    come after the other conditions' images."""
     (x, y), (x_test, _) = data.load_mnist(seed=0, verbose=verbose)
-    seed = cfg["seed"]
+    seed, marked = cfg["seed"], canary()
     if cfg.get("train_size"):
         x, y = data.subset(x, y, cfg["train_size"], seed=seed)
     if cfg.get("imbalance"):
@@ -133,7 +139,16 @@ def training_data(cfg: dict, verbose: bool = False):
         x = data.corrupt(x, *cfg["corrupt"], seed=seed)
     if cfg.get("label_noise"):
         y = data.noisy_labels(y, cfg["label_noise"], seed=seed)
+    if cfg.get("canary"):
+        x, y = data.add_canary(x, y, *marked, cfg["canary"])
     return x, y, x_test
+
+
+def canary():
+    """The canary of the challenges chapter: training digit :data:`CANARY_INDEX`, marked with
+    :func:`helpers.data.mark`, and its class, ``(image (28, 28), label)``."""
+    (x, y), _ = data.load_mnist(seed=0, verbose=False)
+    return data.mark(x[CANARY_INDEX:CANARY_INDEX + 1])[0], int(y[CANARY_INDEX])
 
 
 def toy_data(cfg: dict):
@@ -396,8 +411,9 @@ def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
 
 def record(cfg: dict, model, x_train, info: dict, cache: str | None = None) -> dict:
     """Score a model trained with the settings ``cfg`` (by :func:`train`, which returned ``info``, e.g. in
-    a chapter that shows the training) and keep it in the cache as :func:`run` would: ``samples.npy`` and
-    ``result.json`` in :func:`run_dir`, the checkpoint removed. Returns the run's row (``wall_s``: the
+    a chapter that shows the training) and keep it in the cache as :func:`run` would: ``samples.npy``,
+    the whole model's weights (``model.weights.h5``, read by :func:`load_model`) and ``result.json`` in
+    :func:`run_dir`, the checkpoint removed. Returns the run's row (``wall_s``: the
     training time in the run's log, across resumes). Introduced in the
     hands-on GAN chapter, so that later chapters load the chapter's run instead of training it again."""
     folder = run_dir(cfg, cache)
@@ -408,11 +424,86 @@ def record(cfg: dict, model, x_train, info: dict, cache: str | None = None) -> d
     row = {**cfg, "images_seen": images_seen(cfg), "images": len(x_train), "wall_s": wall,
            "status": "ok", **scores}
     np.save(os.path.join(folder, "samples.npy"), samples)
+    model.save_weights(os.path.join(folder, WEIGHTS))  # for load_model: the discriminator, the encoder, ...
     if labels is not None:
         np.save(os.path.join(folder, "samples.labels.npy"), labels)
     _write_json(os.path.join(folder, "result.json"), row)  # the run counts as done only once its row is written
     shutil.rmtree(os.path.join(folder, "checkpoint"), ignore_errors=True)  # finished: keep the results only
     return {**row, "cached": False, "dir": folder}
+
+
+WEIGHTS = "model.weights.h5"
+
+
+def load_model(folder: str):
+    """The whole trained model of a cached run (a GAN with its discriminator, a VAE with its encoder), as
+    :func:`record` saved it, and the run's configuration: ``(model, cfg)``. Introduced in the challenges
+    chapter, whose membership inference needs the discriminator and the encoder, not only the sampler."""
+    import keras
+
+    path = os.path.join(folder, WEIGHTS)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} does not exist: this run was cached before whole models were kept "
+                                f"(or is not finished); delete {folder} and run it again to keep its model")
+    with open(os.path.join(folder, "config.json")) as f:
+        cfg = json.load(f)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(cfg["policy"])
+    try:
+        model, _ = build(cfg)
+        model.load_weights(path)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    return model, cfg
+
+
+def membership_scores(model, cfg: dict, images, labels=None) -> np.ndarray:
+    """White-box membership scores of uint8 images ``(N, 28, 28)``, higher meaning "more likely a training
+    image": a GAN's discriminator logit (Hayes et al. 2019, LOGAN) or a VAE's ELBO, i.e. minus its
+    negative ELBO per image (Hilprecht et al. 2019). A conditional model needs the images' ``labels``."""
+    from . import training
+
+    a, b = data.SCALES[cfg["scale"]]
+    x = data.check_images(images).astype("float32") / a + b
+    out = []
+    for i in range(0, len(x), 500):
+        y = None if labels is None else np.asarray(labels)[i:i + 500]  # the model checks them
+        if cfg["kind"] in training.GANS:
+            out.append(np.asarray(model.discriminate(x[i:i + 500], y), np.float64).reshape(-1))
+        else:
+            out.append(-np.asarray(model.neg_elbo_per_image(x[i:i + 500], y), np.float64))
+    return np.concatenate(out)
+
+
+def membership(row: dict, members: int = 1000, samples: int = 10_000, seed: int = 0) -> dict:
+    """Membership inference against the cached run ``row`` (a row of :func:`grid`'s table): can its
+    training digits be told from the held-out ones? Up to ``members`` of its training images (the
+    canary's copies excluded) against the 1,000 held-out digits, two attacks, each an AUC with its
+    standard error (:func:`helpers.metrics.membership_auc`; 0.5 is chance):
+
+    - ``white``: the model's own score (:func:`membership_scores`: discriminator logit, or ELBO);
+    - ``black``: only ``samples`` generated digits: a digit is judged a member the closer its nearest
+      sample is, in pixels (Chen et al. 2020, GAN-Leaks). Pixels, not the shipped classifier's features:
+      that classifier was trained on the training split, so its features would favour members anyway.
+
+    Returns ``{"auc_white", "se_white", "auc_black", "se_black", "members", "nonmembers"}``."""
+    from . import metrics
+
+    model, cfg = load_model(row["dir"])
+    x_train, y_train, x_test = training_data(cfg)
+    _, (_, y_test) = data.load_mnist(seed=0, verbose=False)
+    n = len(x_train) - int(cfg.get("canary", 0))  # the canary's copies are not ordinary members
+    pick = np.random.default_rng(seed).permutation(n)[:members]
+    inside, outside = x_train[pick], x_test
+    conditional = "agreement" in row
+    labels_in, labels_out = (y_train[pick], y_test) if conditional else (None, None)
+    out = {"members": len(inside), "nonmembers": len(outside)}
+    out["auc_white"], out["se_white"] = metrics.membership_auc(
+        membership_scores(model, cfg, inside, labels_in), membership_scores(model, cfg, outside, labels_out))
+    fake, _ = sample(load_sampler(row["dir"]), samples, cfg, seed=seed + 1)
+    out["auc_black"], out["se_black"] = metrics.membership_auc(
+        -metrics.nearest_distances(inside, fake, "pixels"), -metrics.nearest_distances(outside, fake, "pixels"))
+    return out
 
 
 def _init_worker(threads: int) -> None:

@@ -286,6 +286,13 @@ def _embed(images, space: str) -> np.ndarray:
     raise ValueError(f"space must be 'features' or 'pixels', got {space!r}")
 
 
+def nearest_distances(queries, reference, space: str = "features") -> np.ndarray:
+    """For each uint8 image of ``queries`` ``(N, 28, 28)``, the Euclidean distance to its nearest image of
+    ``reference``, in ``space``: ``"features"`` (the shipped classifier's) or ``"pixels"`` (in [0, 1], so
+    a distance of 1 is one pixel going from black to white). Introduced in the challenges chapter."""
+    return _nearest(_embed(queries, space), _embed(reference, space))
+
+
 def copy_distances(samples, train, test, space: str = "features"):
     """Nearest-neighbour distances that tell new digits from copies (Meehan, Chaudhuri & Dasgupta 2020,
     "A Non-Parametric Test to Detect Data-Copying in Generative Models"). For uint8 images ``(N, 28, 28)``
@@ -296,6 +303,37 @@ def copy_distances(samples, train, test, space: str = "features"):
     Introduced in the data chapter."""
     train_e = _embed(train, space)
     return _nearest(_embed(samples, space), train_e), _nearest(_embed(test, space), train_e)
+
+
+def membership_auc(member_scores, nonmember_scores) -> tuple[float, float]:
+    """How well a score tells two groups apart: the area under the ROC curve, i.e. the probability that
+    a random member scores higher than a random non-member (ties count half; the Mann-Whitney U over
+    ``m * n``), and its standard error (Hanley & McNeil 1982). 0.5 is chance, 1.0 perfect separation.
+    Returns ``(auc, se)``. Introduced in the challenges chapter (membership inference)."""
+    from scipy.stats import rankdata
+
+    a = np.asarray(member_scores, np.float64).reshape(-1)
+    b = np.asarray(nonmember_scores, np.float64).reshape(-1)
+    if len(a) < 2 or len(b) < 2 or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise ValueError(f"need at least two finite scores per group, got {len(a)} and {len(b)}")
+    m, n = len(a), len(b)
+    ranks = rankdata(np.concatenate([a, b]))  # average ranks: ties count half
+    auc = float((ranks[:m].sum() - m * (m + 1) / 2) / (m * n))
+    q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
+    var = (auc * (1 - auc) + (m - 1) * (q1 - auc ** 2) + (n - 1) * (q2 - auc ** 2)) / (m * n)
+    return auc, float(np.sqrt(max(var, 0.0)))
+
+
+def copy_test(sample_to_train, test_to_train) -> float:
+    """Meehan, Chaudhuri & Dasgupta's (2020) data-copying statistic Z_U in one cell: the Mann-Whitney U of
+    the generated samples' nearest-training distances against the held-out digits' (the two arrays of
+    :func:`copy_distances`), standardised. Around 0: samples are as far from the training set as new real
+    digits; strongly negative (below -3, say): samples sit closer to the training set than new digits do,
+    i.e. copying; positive: farther (underfitting). The paper also splits the space into cells and averages
+    Z_U over them, which finds copying confined to one region; one cell does not."""
+    m, n = len(np.ravel(sample_to_train)), len(np.ravel(test_to_train))
+    auc, _ = membership_auc(sample_to_train, test_to_train)  # P(sample farther than held-out)
+    return float((auc - 0.5) * m * n / np.sqrt(m * n * (m + n + 1) / 12))
 
 
 def _nearest(x, y, chunk: int = 512) -> np.ndarray:

@@ -257,6 +257,12 @@ class GAN(keras.Model):
     def call(self, z, training=False):
         return self.generator(z, training=training)
 
+    def discriminate(self, x, labels=None):
+        """The discriminator's logits ``(B,)`` for images ``x`` in the generator's range (inference mode; a
+        conditional GAN also takes the images' classes). Introduced in the challenges chapter."""
+        logits = self._d(x, class_labels(self.num_classes, labels, x), training=False)
+        return tf.reshape(tf.cast(logits, tf.float32), [-1])
+
     def generate(self, z, labels=None):
         """Images in [-1, 1] for latent codes ``z`` (inference mode); a conditional GAN (``num_classes``)
         also takes the class of each image, as integers or one-hot rows."""
@@ -494,6 +500,12 @@ class VAE(keras.Model):
     def call(self, x, training=False, labels=None):
         """Reconstructions: the decoded mean at z = mean of q(z|x)."""
         return self.generate(self.encode(x, training=training, labels=labels)[0], labels)
+
+    def neg_elbo_per_image(self, x, labels=None):
+        """The negative ELBO of each image ``(B,)`` in nats (one draw of z, inference mode; a conditional VAE
+        also takes the images' classes). Introduced in the challenges chapter."""
+        recon, kl = self._terms(x, False, class_labels(self.num_classes, labels, x))
+        return tf.cast(recon, tf.float32) + tf.cast(kl, tf.float32)
 
     def _terms(self, x, training, labels=None):
         """Per-example reconstruction term and KL, each ``(B,)``."""
