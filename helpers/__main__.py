@@ -2,7 +2,7 @@
 
     python -m helpers train dcgan|vae|cgan|cvae --out DIR [--steps N] [--batch-size B] [--seed S] [--log-every K]
         [--train-size N] [--augment translation,cutout] [--width W] [--lr LR] [--corrupt KIND:LEVEL]
-        [--imbalance S0,...,S9] [--duplicate INDEX:COPIES]
+        [--imbalance S0,...,S9] [--duplicate INDEX:COPIES] [--canary COPIES]
     python -m helpers train dcgan|vae|cgan|cvae --out DIR --resume [--steps N]
     python -m helpers sample DIR --n N --out FILE.npy [--seed S] [--label K]
     python -m helpers evaluate FILE.npy [--subset-size K]
@@ -10,7 +10,7 @@
 Run ``python -m helpers COMMAND -h`` for every flag, its default and the files a command writes.
 Introduced in the hands-on GAN chapter; the VAE recipe in the hands-on VAE chapter, evaluate in the
 evaluation chapter, the data flags in the data chapter, the conditional models (cgan, cvae) and
-``sample --label`` in the applications chapter.
+``sample --label`` in the applications chapter, ``--canary`` in the challenges chapter.
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def _flag_settings(args) -> dict:
     out = {"train_size": args.train_size, "augment": args.augment, "width": args.width, "lr": args.lr,
            "prior": args.prior, "loss": args.loss, "penalty": args.penalty, "penalty_weight": args.penalty_weight,
            "d_steps": args.d_steps, "spectral_norm": args.spectral_norm or None, "d_lr": args.d_lr,
-           "g_lr": args.g_lr, "clipnorm": args.clipnorm}
+           "g_lr": args.g_lr, "clipnorm": args.clipnorm, "canary": args.canary}
     if args.corrupt:
         out["corrupt"] = pair(args.corrupt, "--corrupt", str)
     if args.duplicate:
@@ -279,6 +279,8 @@ def main(argv=None) -> int:
                                      "default: none")
     t.add_argument("--imbalance", help="keep these fractions of each class: ten comma-separated values; default: all")
     t.add_argument("--duplicate", help="repeat one training image: INDEX:COPIES; default: none")
+    t.add_argument("--canary", type=_positive, help="add COPIES copies of the marked training digit of the "
+                                                    "challenges chapter (helpers.experiments.canary); default: none")
     s = sub.add_parser("sample", help="write generated digits to a .npy file", epilog=EXIT_CODES,
                        description="Write N generated digits (for the VAE: decoded means of prior samples) as a "
                                    "uint8 array (N, 28, 28), 0-255, white on black like MNIST.")

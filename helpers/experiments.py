@@ -435,6 +435,15 @@ def record(cfg: dict, model, x_train, info: dict, cache: str | None = None) -> d
 WEIGHTS = "model.weights.h5"
 
 
+def run_config(folder: str) -> dict:
+    """The configuration a run folder was trained with (its ``config.json``)."""
+    path = os.path.join(folder, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} does not exist: {folder} is not a run folder")
+    with open(path) as f:
+        return json.load(f)
+
+
 def load_model(folder: str):
     """The whole trained model of a cached run (a GAN with its discriminator, a VAE with its encoder), as
     :func:`record` saved it, and the run's configuration: ``(model, cfg)``. Introduced in the challenges
@@ -445,8 +454,7 @@ def load_model(folder: str):
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} does not exist: this run was cached before whole models were kept "
                                 f"(or is not finished); delete {folder} and run it again to keep its model")
-    with open(os.path.join(folder, "config.json")) as f:
-        cfg = json.load(f)
+    cfg = run_config(folder)
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(cfg["policy"])
     try:

@@ -121,3 +121,15 @@ def test_a_vae_that_fits_few_digits_is_told_apart_by_its_elbo(tmp_path):
     assert out["members"] == 100 and out["nonmembers"] == 1000
     assert out["auc_white"] > 0.5 + 3 * out["se_white"]  # 400 epochs on 100 digits: it remembers them
     assert 0 <= out["auc_black"] <= 1 and out["se_black"] > 0
+
+
+def test_cli_adds_the_canary_as_a_grid_run_would(tmp_path):
+    from helpers import __main__ as cli
+
+    out = str(tmp_path / "c")
+    assert cli.main(["train", "vae", "--out", out, "--steps", "4", "--batch-size", "16", "--log-every", "2",
+                     "--width", "8", "--train-size", "100", "--canary", "5"]) == 0
+    assert experiments.run_config(out) == experiments.config("vae", steps=4, batch_size=16, log_every=2, width=8,
+                                                             train_size=100, canary=5)
+    with pytest.raises(SystemExit):
+        cli.main(["train", "vae", "--out", str(tmp_path / "d"), "--canary", "-1"])
