@@ -2,7 +2,7 @@
 
     python -m helpers train dcgan|vae|cgan|cvae --out DIR [--steps N] [--batch-size B] [--seed S] [--log-every K]
         [--train-size N] [--augment translation,cutout] [--width W] [--lr LR] [--corrupt KIND:LEVEL]
-        [--imbalance S0,...,S9] [--duplicate INDEX:COPIES] [--canary COPIES]
+        [--imbalance S0,...,S9] [--duplicate INDEX:COPIES] [--canary COPIES] [--clusters K]
     python -m helpers train dcgan|vae|cgan|cvae --out DIR --resume [--steps N]
     python -m helpers sample DIR --n N --out FILE.npy [--seed S] [--label K]
     python -m helpers evaluate FILE.npy [--subset-size K]
@@ -90,7 +90,7 @@ def _flag_settings(args) -> dict:
     out = {"train_size": args.train_size, "augment": args.augment, "width": args.width, "lr": args.lr,
            "prior": args.prior, "loss": args.loss, "penalty": args.penalty, "penalty_weight": args.penalty_weight,
            "d_steps": args.d_steps, "spectral_norm": args.spectral_norm or None, "d_lr": args.d_lr,
-           "g_lr": args.g_lr, "clipnorm": args.clipnorm, "canary": args.canary}
+           "g_lr": args.g_lr, "clipnorm": args.clipnorm, "canary": args.canary, "clusters": args.clusters}
     if args.corrupt:
         out["corrupt"] = pair(args.corrupt, "--corrupt", str)
     if args.duplicate:
@@ -279,6 +279,8 @@ def main(argv=None) -> int:
                                      "default: none")
     t.add_argument("--imbalance", help="keep these fractions of each class: ten comma-separated values; default: all")
     t.add_argument("--duplicate", help="repeat one training image: INDEX:COPIES; default: none")
+    t.add_argument("--clusters", type=int, help="dcgan only: self-conditioning on K k-means clusters of the training "
+                                                "pixels (0: the plain DCGAN); default: the recipe's")
     t.add_argument("--canary", type=_positive, help="add COPIES copies of the marked training digit of the "
                                                     "challenges chapter (helpers.experiments.canary); default: none")
     s = sub.add_parser("sample", help="write generated digits to a .npy file", epilog=EXIT_CODES,

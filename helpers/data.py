@@ -152,6 +152,20 @@ def check_labels(labels, num_classes: int = 10, n: int | None = None) -> np.ndar
     return labels.astype(np.int32)
 
 
+def clusters(images, k: int, seed: int = 0) -> np.ndarray:
+    """Cluster labels ``(N,)`` int32 of uint8 images ``(N, 28, 28)``: k-means with ``k`` clusters on their
+    pixels (scikit-learn, one k-means++ start, seeded), no labels and no classifier involved. The
+    self-conditioned DCGAN trains on these as if they were classes (Liu et al. 2020). Introduced in the
+    hands-on GAN chapter."""
+    from sklearn.cluster import KMeans
+
+    x = check_images(images)
+    if not 2 <= int(k) <= len(x):
+        raise ValueError(f"k must be between 2 and the number of images ({len(x)}), got {k}")
+    flat = x.reshape(len(x), -1).astype(np.float32) / 255.0
+    return KMeans(n_clusters=int(k), n_init=1, random_state=seed).fit_predict(flat).astype(np.int32)
+
+
 def noisy_labels(labels, fraction: float, num_classes: int = 10, seed: int = 0) -> np.ndarray:
     """A copy of ``labels`` with a ``fraction`` of them (chosen at random) replaced by a class drawn
     uniformly from all ``num_classes`` (so about 1/num_classes of the replaced ones stay right, and
@@ -179,11 +193,13 @@ def make_dataset(
     seed: int = 0,
     drop_remainder: bool = True,
     cache: bool = True,
+    num_classes: int = 10,
 ):
     """A ``tf.data`` pipeline: cache, shuffle, batch, scale to ``[-1, 1]`` (``"tanh"``) or ``[0, 1]``
     (``"unit"``), prefetch. Yields float32 ``(B, 28, 28, 1)`` batches, with labels if given.
 
-    Introduced in Chapter 1. Scaling happens after batching, one vectorised op per batch.
+    Introduced in Chapter 1. Scaling happens after batching, one vectorised op per batch. Labels are
+    checked to lie in ``0 .. num_classes - 1``.
     """
     import tensorflow as tf
 
@@ -193,7 +209,7 @@ def make_dataset(
     if batch_size < 1 or (drop_remainder and batch_size > len(x)):
         raise ValueError(f"batch_size={batch_size} does not fit {len(x)} images")
     div, shift = SCALES[scale]
-    tensors = x if labels is None else (x, check_labels(labels, n=len(x)))
+    tensors = x if labels is None else (x, check_labels(labels, num_classes, n=len(x)))
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if cache:
         ds = ds.cache()

@@ -25,7 +25,7 @@ GAN_DEFAULTS = {"loss": "non_saturating", "penalty": None, "penalty_weight": Non
                 "spectral_norm": False, "d_lr": None, "g_lr": None, "clipnorm": None}
 # Settings added after runs were cached: a configuration holds them only when they differ from their default,
 # so the runs cached before keep their keys.
-LATER_DEFAULTS = {"label_smoothing": 0.0, "label_noise": 0.0, "canary": 0}
+LATER_DEFAULTS = {"label_smoothing": 0.0, "label_noise": 0.0, "canary": 0, "clusters": 0}
 # The canary (challenges chapter): this training digit, marked (helpers.data.mark), appended ``canary`` times.
 CANARY_INDEX = 0
 # Data conditions, applied in this order to the training split: subset, imbalance, duplicate, corrupt.
@@ -57,9 +57,10 @@ def config(kind: str, **overrides) -> dict:
            **(GAN_DEFAULTS if gan else {}), **{k: None for k in DATA_KEYS},
            "scale": (training.GAN if gan else training.VAE).scale, **runtime.device_choices(),
            **({"policy": recipe["policy"]} if "policy" in recipe else {}),
+           **({"clusters": recipe["clusters"]} if recipe.get("clusters") else {}),
            "data_source": data.mnist_source()}
     optional = ({"label_smoothing"} if gan else set()) | ({"label_noise"} if kind in training.CONDITIONAL else set())
-    optional |= {"canary"}
+    optional |= {"canary"} | ({"clusters"} if kind == "dcgan" else set())
     if overrides.get("label_noise") and kind not in training.CONDITIONAL:
         raise ValueError("label_noise applies to the conditional models (cgan, cvae), which train on labels")
     _override(cfg, overrides, optional)
@@ -70,6 +71,9 @@ def config(kind: str, **overrides) -> dict:
         raise ValueError(f"{', '.join(gan_only)} apply to the GAN; the VAE has no discriminator")
     if gan:
         _check_gan(cfg)
+    if int(cfg.get("clusters", 0)) < 0 or int(cfg.get("clusters", 0)) == 1:
+        raise ValueError(f"clusters is 0 (a plain DCGAN) or the number of k-means clusters, at least 2; "
+                         f"got {cfg['clusters']}")
     if int(cfg.get("canary", 0)) < 0:
         raise ValueError(f"canary is a number of copies of the marked digit, >= 0; got {cfg['canary']}")
     if not 0.0 <= float(cfg.get("label_noise", 0.0)) <= 1.0:
@@ -98,11 +102,14 @@ def _toy_config(overrides: dict) -> dict:
 def _override(cfg: dict, overrides: dict, optional) -> None:
     """Apply ``overrides`` to ``cfg``; ``optional`` keys (of :data:`LATER_DEFAULTS`) only when not at their
     default. Unknown keys are an error."""
-    unknown = set(overrides) - set(cfg) - set(GAN_DEFAULTS) - set(optional)
+    unknown = {k for k, v in overrides.items() if v is not None} - set(cfg) - set(GAN_DEFAULTS) - set(optional)
     if unknown:
         raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(set(cfg) | set(optional))}")
-    cfg.update({k: v for k, v in overrides.items()
-                if v is not None and not (k in LATER_DEFAULTS and v == LATER_DEFAULTS[k])})
+    for k, v in overrides.items():
+        if k in LATER_DEFAULTS and v == LATER_DEFAULTS[k]:
+            cfg.pop(k, None)  # at its default: not stored, so the key is the one it had before the setting existed
+        elif v is not None:
+            cfg[k] = v
 
 
 def _check_gan(cfg: dict) -> None:
@@ -157,10 +164,13 @@ def toy_data(cfg: dict):
     return data.toy(cfg["data"], cfg["points"], seed=cfg["seed"])
 
 
-def build(cfg: dict):
+def build(cfg: dict, shares=None):
     """The compiled model of a run and the network ``sample`` loads (the GAN's generator; for the VAE
     the decoder with a sigmoid, so it outputs pixel means). ``cgan`` and ``cvae`` build the conditional
-    networks (their samplers take ``[noise, labels]``); ``toy`` the MLPs of the instability chapter."""
+    networks (their samplers take ``[noise, labels]``); ``toy`` the MLPs of the instability chapter. A
+    self-conditioned DCGAN (``clusters``) builds the conditional networks with one class per cluster, and a
+    sampler that takes noise only and picks the clusters in proportion to ``shares`` (their shares of the
+    training set; equal when not given)."""
     from . import models, training
 
     gan_options = {k: cfg.get(k, GAN_DEFAULTS[k]) for k in ("d_lr", "g_lr", "clipnorm", "loss", "d_steps")}
@@ -173,7 +183,7 @@ def build(cfg: dict):
             seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"],
             steps_per_execution=training.TOY_RECIPE["steps_per_execution"], **gan_options)
         return model, model.generator
-    k = training.NUM_CLASSES if cfg["kind"] in training.CONDITIONAL else None
+    k = training.NUM_CLASSES if cfg["kind"] in training.CONDITIONAL else cfg.get("clusters") or None
     if cfg["kind"] in training.GANS:
         options = dict(spectral_norm=cfg["spectral_norm"], batch_norm=cfg["penalty"] is None)  # a penalty needs
         model = training.make_gan(                                                          # per-image outputs
@@ -184,6 +194,9 @@ def build(cfg: dict):
             seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"], augment=cfg["augment"] or None,
             steps_per_execution=training.STEPS_PER_EXECUTION, **gan_options,
         )
+        if cfg.get("clusters"):
+            return model, models.self_conditioned_sampler(model.generator, np.full(k, 1 / k) if shares is None
+                                                          else shares)
         return model, model.generator
     model = training.make_vae(
         models.cvae_encoder(cfg["z_dim"], cfg["width"], k) if k else models.vae_encoder(cfg["z_dim"], cfg["width"]),
@@ -244,6 +257,12 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
     else:
         x_train, y_train, x_test = training_data(cfg)
     per_step = cfg["batch_size"] * cfg.get("d_steps", 1)  # real images per step: a batch per D update
+    clusters, shares = int(cfg.get("clusters", 0)), None
+    if clusters:  # self-conditioning: k-means clusters of the training pixels play the labels
+        y_model = data.clusters(x_train, clusters, seed=cfg["seed"])
+        shares = np.bincount(y_model, minlength=clusters) / len(y_model)
+    else:
+        y_model = y_train if conditional else None
     if len(x_train) < per_step:
         raise ValueError(f"the training set has {len(x_train)} images, fewer than the {per_step} one step needs; "
                          f"use a smaller batch_size (or d_steps)")
@@ -251,7 +270,7 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
     keras.mixed_precision.set_global_policy(cfg["policy"])
     try:
         runtime.seed_everything(cfg["seed"])
-        model, sampler = build(cfg)
+        model, sampler = build(cfg, shares)
         start = cb.restore(model, ckpt) if resume else 0
         if start > cfg["steps"]:
             raise ValueError(f"{out} has already trained {start} steps, more than the {cfg['steps']} asked for")
@@ -260,8 +279,8 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
         if toy:
             ds = data.make_point_dataset(x_train, batch_size=per_step, seed=cfg["seed"])
         else:
-            ds = data.make_dataset(x_train, y_train if conditional else None, batch_size=per_step,
-                                   scale=cfg["scale"], seed=cfg["seed"]).repeat()
+            ds = data.make_dataset(x_train, y_model, batch_size=per_step, scale=cfg["scale"], seed=cfg["seed"],
+                                   num_classes=clusters or training.NUM_CLASSES).repeat()
         held_out = None
         if cfg["kind"] in training.VAES:  # the held-out negative ELBO and its parts, at every log row
             _, (_, y_test) = data.load_mnist(seed=0, verbose=False)

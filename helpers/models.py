@@ -309,3 +309,40 @@ class MixturePrior(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "weights": self.mixture_weights, "means": self.means,
                 "scale_trils": self.scale_trils}
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+class ClusterChoice(layers.Layer):
+    """Self-conditioning's sampler, as a deterministic map from standard normal noise: of the ``z_dim + 1``
+    numbers per row, the first picks a cluster with probability equal to its share of the training set
+    (through the normal CDF, as :class:`MixturePrior` picks a component), the other ``z_dim`` are the
+    generator's noise. Returns ``[z, cluster]``. Introduced in the hands-on GAN chapter."""
+
+    def __init__(self, shares, **kwargs):
+        super().__init__(**kwargs)
+        self.shares = [float(s) for s in shares]
+
+    def call(self, noise):
+        import tensorflow as tf
+
+        noise = tf.cast(noise, tf.float32)
+        u = 0.5 * (1.0 + tf.math.erf(noise[:, 0] / 2.0**0.5))
+        edges = tf.math.cumsum(tf.constant(self.shares[:-1], tf.float32))
+        return noise[:, 1:], tf.cast(tf.searchsorted(edges, u, side="right"), tf.int32)
+
+    def compute_output_shape(self, input_shape):
+        return [(input_shape[0], input_shape[1] - 1), (input_shape[0],)]
+
+    def get_config(self):
+        return {**super().get_config(), "shares": self.shares}
+
+
+def self_conditioned_sampler(generator, shares) -> keras.Model:
+    """The sampler of a self-conditioned GAN (Liu et al. 2020): standard normal noise ``(B, z_dim + 1)`` in,
+    images out; the first noise number picks a cluster in proportion to ``shares`` (the clusters' shares of
+    the training set), and the conditional ``generator`` draws an image of that cluster. So it is sampled like
+    any unconditional generator. Introduced in the hands-on GAN chapter."""
+    z_dim = int(generator.inputs[0].shape[-1])
+    noise = keras.Input((z_dim + 1,), name="noise")
+    z, cluster = ClusterChoice(shares)(noise)
+    return keras.Model(noise, generator([z, cluster]), name="self_conditioned_sampler")

@@ -18,7 +18,7 @@ from . import runtime
 # log interval, network sizes, learning rate. One definition, read by everyone who trains.
 RECIPES = {
     "dcgan": {"steps": {"full": 10_000, "cpu": 1_800, "smoke": 20}, "batch_size": 128, "log_every": 100,
-              "z_dim": 64, "width": 64, "lr": 1e-3, "policy": "float32"},
+              "z_dim": 64, "width": 64, "lr": 1e-3, "policy": "float32", "clusters": 50},
     "vae": {"steps": {"full": 10_000, "cpu": 4_600, "smoke": 20}, "batch_size": 64, "log_every": 100,
             "z_dim": 16, "width": 32, "lr": 1e-3, "prior": "mixture"},
     # the conditional models of the applications chapter: the same networks, told the class
@@ -33,6 +33,9 @@ NUM_CLASSES = 10
 # minutes on a 2-core CPU): the hands-on GAN and VAE chapters compare them with the earlier recipes. A
 # recipe may fix "policy" (the precision); without it the device's choice applies (runtime.device_choices).
 # The DCGAN trains in float32: bfloat16 mixed precision is faster, but its samples scored worse (chapter 3).
+# It is self-conditioned (Liu et al. 2020): k-means clusters of the training pixels play the labels of the
+# conditional networks, and its sampler picks a cluster from the noise (chapter 3; "clusters": 0 is the plain
+# DCGAN, which the data, instability and challenges chapters train).
 # The toy GAN of the instability chapter: two small MLPs on a 2-D Gaussian mixture (helpers.data.toy),
 # float32, many steps per compiled call (a step takes about a millisecond on a CPU; XLA was slower there).
 TOY_RECIPE = {"steps": {"full": 20_000, "cpu": 2_500, "smoke": 40}, "batch_size": 256, "log_every": 500,

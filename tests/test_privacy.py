@@ -101,7 +101,7 @@ def test_canary_setting_keeps_old_keys_and_adds_its_copies():
 
 # ------------------------------------------------------------------------------------------ whole models
 def test_cached_run_keeps_its_whole_model(tmp_path):
-    cfg = experiments.config("dcgan", steps=4, log_every=2, width=8, batch_size=16, train_size=100)
+    cfg = experiments.config("dcgan", steps=4, log_every=2, width=8, batch_size=16, train_size=100, clusters=0)
     row = experiments.run(cfg, cache=str(tmp_path))
     trained, _ = experiments.load_model(row["dir"])
     fresh, _ = experiments.build(cfg)

@@ -1,0 +1,52 @@
+"""The self-conditioned DCGAN (the recipe of the hands-on GAN chapter): k-means clusters of the training
+pixels play the labels of a conditional DCGAN, and its sampler takes noise only."""
+import numpy as np
+import pytest
+
+from helpers import data, experiments, metrics, models
+
+
+def test_clusters_are_seeded_and_group_similar_digits():
+    (x, y), _ = data.load_mnist(verbose=False)
+    a = data.clusters(x[:1000], 20, seed=0)
+    np.testing.assert_array_equal(a, data.clusters(x[:1000], 20, seed=0))
+    assert a.dtype == np.int32 and set(a) == set(range(20))
+    purity = sum(np.bincount(y[:1000][a == c]).max() for c in range(20)) / 1000
+    assert purity > 0.5  # pixels alone group digits well above the 0.1 of chance
+    with pytest.raises(ValueError, match="between 2"):
+        data.clusters(x[:10], 20)
+
+
+def test_cluster_choice_follows_the_shares_and_passes_the_noise_through():
+    layer = models.ClusterChoice([0.5, 0.3, 0.2])
+    noise = np.random.default_rng(0).standard_normal((20_000, 5)).astype("float32")
+    z, c = layer(noise)
+    np.testing.assert_allclose(np.bincount(np.asarray(c), minlength=3) / 20_000, [0.5, 0.3, 0.2], atol=0.01)
+    np.testing.assert_array_equal(np.asarray(z), noise[:, 1:])
+
+
+def test_config_keeps_plain_dcgan_keys_and_checks_clusters():
+    plain = experiments.config("dcgan", clusters=0)
+    assert "clusters" not in plain
+    assert experiments.config("dcgan")["clusters"] >= 2  # the recipe self-conditions
+    with pytest.raises(ValueError, match="clusters"):
+        experiments.config("dcgan", clusters=1)
+    with pytest.raises(ValueError, match="clusters"):  # a cgan has its labels: unknown setting
+        experiments.config("cgan", clusters=10)
+
+
+def test_self_conditioned_run_samples_from_noise_alone_and_resumes(tmp_path):
+    cfg = experiments.config("dcgan", steps=20, log_every=10, width=8, batch_size=32, train_size=200, clusters=8)
+    row = experiments.run(cfg, cache=str(tmp_path))
+    sampler = experiments.load_sampler(row["dir"])
+    assert sampler.input_shape[-1] == cfg["z_dim"] + 1  # one noise number picks the cluster
+    images, labels = experiments.sample(sampler, 50, cfg)
+    assert images.shape == (50, 28, 28) and images.dtype == np.uint8 and labels is None
+    assert np.isfinite(row["fid"]) and row["images"] == 200
+    # half the steps, then the rest, equals the straight run: the clusters are recomputed identically
+    half = dict(cfg, steps=10)
+    model_a, _, _ = experiments.train(half, str(tmp_path / "a"), verbose=0)
+    model_a, _, _ = experiments.train(cfg, str(tmp_path / "a"), resume=True, verbose=0)
+    model_b, _, _ = experiments.train(cfg, str(tmp_path / "b"), verbose=0)
+    for va, vb in zip(model_a.generator.weights, model_b.generator.weights):
+        np.testing.assert_allclose(np.asarray(va), np.asarray(vb), rtol=1e-5, atol=1e-6)
