@@ -173,10 +173,9 @@ def train(args) -> int:
 
 
 def sample(args) -> int:
-    import keras
     import numpy as np
 
-    from . import experiments
+    from . import experiments, runtime
 
     path = os.path.join(args.dir, "generator.keras")
     if not os.path.exists(path):
@@ -186,15 +185,12 @@ def sample(args) -> int:
             cfg = json.load(f)
     except (OSError, ValueError) as err:
         raise _fail(f"{args.dir}/config.json could not be read ({err}); `sample` needs the folder `train` wrote.")
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(cfg.get("policy", "float32"))  # the run's precision, for this call
     try:  # a label out of range, or one for an unconditional run, is a ValueError with the reason
-        images, labels = experiments.sample(experiments.load_sampler(args.dir), args.n, cfg, seed=args.seed,
-                                            label=args.label)
+        with runtime.precision(cfg.get("policy", "float32")):  # the run's precision, for this call
+            images, labels = experiments.sample(experiments.load_sampler(args.dir), args.n, cfg, seed=args.seed,
+                                                label=args.label)
     except ValueError as err:
         raise _fail(str(err))
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     np.save(args.out, images)
     print(f"wrote {args.out}: {images.shape} {images.dtype}")
     if labels is not None:  # beside the images: FILE.labels.npy

@@ -135,7 +135,7 @@ def training_data(cfg: dict, verbose: bool = False):
     training split, ``label_noise`` to its labels) and the real held-out test images. The canary's copies
     come after the other conditions' images."""
     (x, y), (x_test, _) = data.load_mnist(seed=0, verbose=verbose)
-    seed, marked = cfg["seed"], canary()
+    seed = cfg["seed"]
     if cfg.get("train_size"):
         x, y = data.subset(x, y, cfg["train_size"], seed=seed)
     if cfg.get("imbalance"):
@@ -147,7 +147,7 @@ def training_data(cfg: dict, verbose: bool = False):
     if cfg.get("label_noise"):
         y = data.noisy_labels(y, cfg["label_noise"], seed=seed)
     if cfg.get("canary"):
-        x, y = data.add_canary(x, y, *marked, cfg["canary"])
+        x, y = data.add_canary(x, y, *canary(), cfg["canary"])
     return x, y, x_test
 
 
@@ -245,8 +245,6 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
     if the checkpoint does not fit ``cfg``. Introduced in the hands-on GAN chapter (as the command line's
     ``train``), moved here in the data chapter.
     """
-    import keras
-
     from . import callbacks as cb
     from . import models, training
 
@@ -257,18 +255,16 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
     else:
         x_train, y_train, x_test = training_data(cfg)
     per_step = cfg["batch_size"] * cfg.get("d_steps", 1)  # real images per step: a batch per D update
+    if len(x_train) < per_step:
+        raise ValueError(f"the training set has {len(x_train)} images, fewer than the {per_step} one step needs; "
+                         f"use a smaller batch_size (or d_steps)")
     clusters, shares = int(cfg.get("clusters", 0)), None
     if clusters:  # self-conditioning: k-means clusters of the training pixels play the labels
         y_model = data.clusters(x_train, clusters, seed=cfg["seed"])
         shares = np.bincount(y_model, minlength=clusters) / len(y_model)
     else:
         y_model = y_train if conditional else None
-    if len(x_train) < per_step:
-        raise ValueError(f"the training set has {len(x_train)} images, fewer than the {per_step} one step needs; "
-                         f"use a smaller batch_size (or d_steps)")
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(cfg["policy"])
-    try:
+    with runtime.precision(cfg["policy"]):
         runtime.seed_everything(cfg["seed"])
         model, sampler = build(cfg, shares)
         start = cb.restore(model, ckpt) if resume else 0
@@ -308,8 +304,6 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
             sampler.save(saved)
         elif not os.path.exists(saved):  # steps == 0
             sampler.save(saved)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     return model, x_train, {"labels": y_train, "from_step": start, "steps": cfg["steps"], "seconds": seconds,
                             "history": history.history, "sampler": sampler}
 
@@ -467,20 +461,14 @@ def load_model(folder: str):
     """The whole trained model of a cached run (a GAN with its discriminator, a VAE with its encoder), as
     :func:`record` saved it, and the run's configuration: ``(model, cfg)``. Introduced in the challenges
     chapter, whose membership inference needs the discriminator and the encoder, not only the sampler."""
-    import keras
-
     path = os.path.join(folder, WEIGHTS)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} does not exist: this run was cached before whole models were kept "
                                 f"(or is not finished); delete {folder} and run it again to keep its model")
     cfg = run_config(folder)
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(cfg["policy"])
-    try:
+    with runtime.precision(cfg["policy"]):
         model, _ = build(cfg)
         model.load_weights(path)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     return model, cfg
 
 
@@ -514,7 +502,7 @@ def membership(row: dict, members: int = 1000, samples: int = 10_000, seed: int 
       that classifier was trained on the training split, so its features would favour members anyway.
 
     Returns ``{"auc_white", "se_white", "auc_black", "se_black", "members", "nonmembers"}``."""
-    from . import metrics
+    from . import metrics, training
 
     model, cfg = load_model(row["dir"])
     x_train, y_train, x_test = training_data(cfg)
@@ -522,7 +510,7 @@ def membership(row: dict, members: int = 1000, samples: int = 10_000, seed: int 
     n = len(x_train) - int(cfg.get("canary", 0))  # the canary's copies are not ordinary members
     pick = np.random.default_rng(seed).permutation(n)[:members]
     inside, outside = x_train[pick], x_test
-    conditional = "agreement" in row
+    conditional = cfg["kind"] in training.CONDITIONAL
     labels_in, labels_out = (y_train[pick], y_test) if conditional else (None, None)
     out = {"members": len(inside), "nonmembers": len(outside)}
     out["auc_white"], out["se_white"] = metrics.membership_auc(

@@ -277,6 +277,16 @@ def vae_decoder(latent_dim: int = 16, width: int = 32) -> keras.Sequential:
     )
 
 
+def _pick(normal, weights):
+    """Turn standard normal numbers ``(B,)`` into indices drawn with probabilities ``weights``: the normal
+    CDF makes them uniform, and the cumulative weights cut [0, 1] into one interval per index."""
+    import tensorflow as tf
+
+    u = 0.5 * (1.0 + tf.math.erf(normal / 2.0**0.5))
+    edges = tf.math.cumsum(tf.constant(weights[:-1], tf.float32))
+    return tf.searchsorted(edges, u, side="right")
+
+
 @keras.saving.register_keras_serializable(package="helpers")
 class MixturePrior(layers.Layer):
     """A Gaussian mixture over the latent space, written as a deterministic map from standard normal
@@ -296,9 +306,7 @@ class MixturePrior(layers.Layer):
         import tensorflow as tf
 
         noise = tf.cast(noise, tf.float32)
-        u = 0.5 * (1.0 + tf.math.erf(noise[:, 0] / 2.0**0.5))
-        edges = tf.math.cumsum(tf.constant(self.mixture_weights[:-1], tf.float32))
-        k = tf.searchsorted(edges, u, side="right")  # component of each row
+        k = _pick(noise[:, 0], self.mixture_weights)  # component of each row
         means = tf.gather(tf.constant(self.means, tf.float32), k)
         trils = tf.gather(tf.constant(self.scale_trils, tf.float32), k)
         return means + tf.linalg.matvec(trils, noise[:, 1:])
@@ -326,9 +334,7 @@ class ClusterChoice(layers.Layer):
         import tensorflow as tf
 
         noise = tf.cast(noise, tf.float32)
-        u = 0.5 * (1.0 + tf.math.erf(noise[:, 0] / 2.0**0.5))
-        edges = tf.math.cumsum(tf.constant(self.shares[:-1], tf.float32))
-        return noise[:, 1:], tf.cast(tf.searchsorted(edges, u, side="right"), tf.int32)
+        return noise[:, 1:], tf.cast(_pick(noise[:, 0], self.shares), tf.int32)
 
     def compute_output_shape(self, input_shape):
         return [(input_shape[0], input_shape[1] - 1), (input_shape[0],)]

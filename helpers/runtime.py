@@ -98,6 +98,20 @@ def device_choices(device: Device | None = None) -> dict:
     }
 
 
+@contextlib.contextmanager
+def precision(policy: str):
+    """Run the block under the Keras precision ``policy`` (``"float32"``, ``"mixed_bfloat16"``, ...) and put
+    back the global policy that was in force before, also when the block raises."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def seed_everything(seed: int = 0) -> None:
     """Seed Python's ``random``, NumPy and TensorFlow/Keras so that a run can be repeated.
 
