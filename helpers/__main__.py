@@ -1,16 +1,13 @@
 """Command line for long runs outside notebooks.
 
-    python -m helpers train dcgan|vae|cgan|cvae --out DIR [--steps N] [--batch-size B] [--seed S] [--log-every K]
-        [--train-size N] [--augment translation,cutout] [--width W] [--lr LR] [--corrupt KIND:LEVEL]
-        [--imbalance S0,...,S9] [--duplicate INDEX:COPIES] [--canary COPIES] [--clusters K]
-    python -m helpers train dcgan|vae|cgan|cvae --out DIR --resume [--steps N]
+    python -m helpers train dcgan|cgan|vae|cvae|toy --out DIR [--steps N] [--SETTING VALUE ...]
+    python -m helpers train KIND --out DIR --resume [--steps N]
     python -m helpers sample DIR --n N --out FILE.npy [--seed S] [--label K]
     python -m helpers evaluate FILE.npy [--subset-size K]
 
-Run ``python -m helpers COMMAND -h`` for every flag, its default and the files a command writes.
-Introduced in the hands-on GAN chapter; the VAE recipe in the hands-on VAE chapter, evaluate in the
-evaluation chapter, the data flags in the data chapter, the conditional models (cgan, cvae) and
-``sample --label`` in the applications chapter, ``--canary`` in the challenges chapter.
+The flags of ``train`` are the run settings of :mod:`helpers.settings`, one flag each (``--train-size``
+for ``train_size``); ``python -m helpers train -h`` lists them with their defaults and the models that
+take them. Introduced in chapter 3.
 """
 from __future__ import annotations
 
@@ -49,16 +46,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
 class UsageError(SystemExit):
     """Exit status 2 with a message (printed to stderr when raised through :func:`_fail`)."""
 
@@ -75,31 +62,20 @@ def _fail(message: str) -> UsageError:
     return UsageError(message)
 
 
-def _flag_settings(args) -> dict:
-    """The recipe, GAN-variant and data-condition flags as configuration values (see
-    helpers.experiments.config); ``None`` where a flag was not given."""
-    def pair(text, flag, cast):
-        parts = text.split(":")
-        if len(parts) != 2:
-            raise _fail(f"{flag} takes two values separated by ':', got {text!r}")
-        try:
-            return [parts[0], float(parts[1])] if cast is str else [int(parts[0]), int(parts[1])]
-        except ValueError:
-            raise _fail(f"{flag}: could not read {text!r}")
+def _given(args) -> dict:
+    """The settings given on the command line (``None`` where a flag was not given), parsed as
+    :mod:`helpers.settings` declares them."""
+    from . import settings
 
-    out = {"train_size": args.train_size, "augment": args.augment, "width": args.width, "lr": args.lr,
-           "prior": args.prior, "loss": args.loss, "penalty": args.penalty, "penalty_weight": args.penalty_weight,
-           "d_steps": args.d_steps, "spectral_norm": args.spectral_norm or None, "d_lr": args.d_lr,
-           "g_lr": args.g_lr, "clipnorm": args.clipnorm, "canary": args.canary, "clusters": args.clusters}
-    if args.corrupt:
-        out["corrupt"] = pair(args.corrupt, "--corrupt", str)
-    if args.duplicate:
-        out["duplicate"] = pair(args.duplicate, "--duplicate", int)
-    if args.imbalance:
+    out = {}
+    for s in settings.SETTINGS:
+        text = getattr(args, s.name, None)
+        if text is None or not s.cli:
+            continue
         try:
-            out["imbalance"] = [float(v) for v in args.imbalance.split(",")]
-        except ValueError:
-            raise _fail(f"--imbalance takes 10 comma-separated fractions, got {args.imbalance!r}")
+            out[s.name] = text if isinstance(text, bool) else s.parse(text)
+        except ValueError as err:
+            raise _fail(f"--{s.name.replace('_', '-')}: could not read {text!r} ({err})")
     return out
 
 
@@ -123,17 +99,16 @@ def _resumed_config(args, given: dict) -> dict:
     if cfg.get("data_source") != asked["data_source"]:
         raise _fail(f"--resume: {args.out} was trained on {cfg.get('data_source')}, but the digits now come from "
                     f"{asked['data_source']}; resume where the same data is available.")
-    if args.steps is not None:
-        cfg["steps"] = args.steps
+    if given.get("steps") is not None:
+        cfg["steps"] = given["steps"]
     return cfg
 
 
 def train(args) -> int:
-    from . import callbacks, experiments, runtime
+    from . import callbacks, data, experiments, runtime
 
     out = args.out
-    given = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "log_every": args.log_every,
-             **_flag_settings(args)}
+    given = _given(args)
     try:
         if args.resume:
             cfg = _resumed_config(args, given)
@@ -142,14 +117,16 @@ def train(args) -> int:
                 raise _fail(f"{out} already holds a run; pass --resume to continue or extend it, or choose "
                             f"another --out.")
             cfg = experiments.config(args.kind, **given)
-        x_train, _, _ = experiments.training_data(cfg, verbose=True)
+        if args.kind != "toy":
+            data.load_mnist(seed=0)  # says where the digits come from
+        x_train = experiments.FAMILIES[args.kind].data(cfg)[0]
     except ValueError as err:
         raise _fail(str(err))
     print(
-        f"training {args.kind} to step {cfg['steps']} with batch {cfg['batch_size']} on {len(x_train):,} images "
+        f"training {args.kind} to step {cfg['steps']} with batch {cfg['batch_size']} on {len(x_train):,} examples "
         f"(budget {runtime.budget()}, {runtime.detect_device()}, policy {cfg['policy']}, "
         f"XLA {'on' if cfg['jit_compile'] else 'off'}"
-        + (f", augment {cfg['augment']}" if cfg["augment"] else "") + ")"
+        + (f", augment {cfg['augment']}" if cfg.get("augment") else "") + ")"
     )
     try:
         _, _, info = experiments.train(cfg, out, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2)
@@ -222,11 +199,32 @@ def evaluate(args) -> int:
     return 0
 
 
+def _add_flag(parser, setting, budget: str) -> None:
+    """One ``train`` flag from a declared setting: its help says its default (per model where the recipes
+    differ) and which models take it."""
+    from . import settings
+    from .training import RECIPES
+
+    kinds = sorted(setting.kinds)
+    if setting.default == "recipe":
+        values = " / ".join(f"{k} {settings.default(setting, k)}" for k in kinds)
+        shown = f"the recipe's for the budget in force ({budget}): {values}" if setting.name == "steps" else values
+    else:
+        shown = "none" if setting.default in (None, "") else setting.default
+    only = "" if set(kinds) == set(RECIPES) else f"{', '.join(kinds)} only: "
+    flag = "--" + setting.name.replace("_", "-")
+    if setting.parse is settings._flag:
+        parser.add_argument(flag, action="store_true", default=None, help=f"{only}{setting.help}")
+    else:
+        parser.add_argument(flag, choices=setting.choices, help=f"{only}{setting.help}; default: {shown}")
+
+
 def main(argv=None) -> int:
     from . import runtime
 
     runtime._tensorflow()  # import TensorFlow once, without its C++ start-up lines on stderr
-    from .training import LOSSES, PENALTIES, RECIPES
+    from . import settings
+    from .training import RECIPES
 
     budget = runtime.budget()
     fmt = argparse.RawDescriptionHelpFormatter
@@ -237,48 +235,11 @@ def main(argv=None) -> int:
                                    "with the book's recipe (helpers.training.RECIPES).")
     t.add_argument("kind", choices=sorted(RECIPES), help="the model")
     t.add_argument("--out", required=True, help="run folder (created)")
-
-    def default(key):
-        return " / ".join(f"{k} {RECIPES[k][key] if key != 'steps' else RECIPES[k]['steps'][budget]}"
-                          for k in sorted(RECIPES))
-
-    t.add_argument("--steps", type=_positive,
-                   help=f"train until this step; default: the recipe for the budget in force ({budget}): "
-                        f"{default('steps')}")
-    t.add_argument("--batch-size", type=_positive, help=f"images per step; default: {default('batch_size')}")
-    t.add_argument("--seed", type=int, help="seed of the weights, noise and data order; default: 0")
-    t.add_argument("--log-every", type=_positive,
-                   help=f"steps between log rows, checkpoints and sample grids; default: {default('log_every')}")
     t.add_argument("--resume", action="store_true", help="continue or extend the run in --out (see below)")
-    t.add_argument("--train-size", type=_positive, help="train on N images, stratified by class; default: all")
-    t.add_argument("--augment", help="dcgan only: differentiable augmentation of everything the discriminator "
-                                     "sees, e.g. translation,cutout; default: none")
-    t.add_argument("--width", type=_positive, help=f"network width; default: {default('width')}")
-    t.add_argument("--prior", choices=("normal", "mixture"),
-                   help="vae only: sample codes from N(0, I), or from a Gaussian mixture fitted to the training "
-                        f"digits' codes after training; default: {RECIPES['vae'].get('prior', 'normal')}")
-    t.add_argument("--lr", type=_positive_float, help=f"learning rate; default: {default('lr')}")
-    t.add_argument("--loss", choices=LOSSES, help="dcgan only: the GAN loss; default: non_saturating")
-    t.add_argument("--penalty", choices=[p for p in PENALTIES if p],
-                   help="dcgan only: a gradient penalty on the discriminator (which then has no batch norm); "
-                        "default: none")
-    t.add_argument("--penalty-weight", type=_positive_float, help="weight of --penalty; default: 10")
-    t.add_argument("--d-steps", type=_positive, help="dcgan only: discriminator updates per generator update, each "
-                                                     "on its own batch; default: 1")
-    t.add_argument("--spectral-norm", action="store_true",
-                   help="dcgan only: spectral normalisation in the discriminator (and no batch norm there)")
-    t.add_argument("--d-lr", type=_positive_float, help="dcgan only: the discriminator's learning rate; default: --lr")
-    t.add_argument("--g-lr", type=_positive_float, help="dcgan only: the generator's learning rate; default: --lr")
-    t.add_argument("--clipnorm", type=_positive_float,
-                   help="dcgan only: clip the norm of each gradient tensor to this value; default: no clipping")
-    t.add_argument("--corrupt", help="corrupt the training images: KIND:LEVEL, KIND one of noise, blur, occlude; "
-                                     "default: none")
-    t.add_argument("--imbalance", help="keep these fractions of each class: ten comma-separated values; default: all")
-    t.add_argument("--duplicate", help="repeat one training image: INDEX:COPIES; default: none")
-    t.add_argument("--clusters", type=int, help="dcgan only: self-conditioning on K k-means clusters of the training "
-                                                "pixels (0: the plain DCGAN); default: the recipe's")
-    t.add_argument("--canary", type=_positive, help="add COPIES copies of the marked training digit of the "
-                                                    "challenges chapter (helpers.experiments.canary); default: none")
+
+    for setting in settings.SETTINGS:
+        if setting.cli:
+            _add_flag(t, setting, budget)
     s = sub.add_parser("sample", help="write generated digits to a .npy file", epilog=EXIT_CODES,
                        description="Write N generated digits (for the VAE: decoded means of prior samples) as a "
                                    "uint8 array (N, 28, 28), 0-255, white on black like MNIST.")

@@ -163,12 +163,6 @@ def _checkpoint(model, step: tf.Variable) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(**objects)
 
 
-def state_variables(model) -> list:
-    """Every variable a checkpoint restores (the model's and its optimizers'), in a fixed order: for
-    comparing two runs."""
-    return list(model.variables) + [v for opt in _built_optimizers(model) for v in opt.variables]
-
-
 class Checkpoint(keras.callbacks.Callback):
     """Save the whole training state to ``directory`` at every log row with ``tf.train.CheckpointManager``
     (each checkpoint is complete before the manager's index points to it, so an interrupted save leaves

@@ -1,10 +1,10 @@
-"""Runs as data: one training recipe over a grid of (condition x seed), every run cached on disk under a
-key of its whole configuration, the results returned as one tidy table (a row per run).
+"""Runs as data: one recipe over a grid of (condition x seed), every run cached on disk under a key of its
+whole configuration, the results returned as one tidy table (a row per run). Each model family
+(:data:`FAMILIES`) knows how to build, sample and score itself, so nothing here branches on the kind.
 
-Introduced in the data chapter (``07_data``); the command line (``python -m helpers train``) trains
-through the same :func:`train`, so any run of a grid can be reproduced outside a notebook. A re-run of a
-chapter loads what was already trained and trains only what changed; an interrupted run resumes from its
-last checkpoint.
+Introduced in chapter 3 (a run kept for chapter 6), used by chapters 5 to 10; the command line
+(``python -m helpers train``) trains through the same :func:`train`. A re-run of a chapter loads what was
+already trained and trains only what changed; an interrupted run resumes from its last checkpoint.
 """
 from __future__ import annotations
 
@@ -16,124 +16,38 @@ import time
 
 import numpy as np
 
-from . import data, runtime
+from . import data, runtime, settings
 
 # Bump when the training or scoring code changes what a cached run would contain.
-CACHE_VERSION = 2
-# The GAN's training variants (the instability chapter), at their defaults: the recipe's plain DCGAN.
-GAN_DEFAULTS = {"loss": "non_saturating", "penalty": None, "penalty_weight": None, "d_steps": 1,
-                "spectral_norm": False, "d_lr": None, "g_lr": None, "clipnorm": None}
-# Settings added after runs were cached: a configuration holds them only when they differ from their default,
-# so the runs cached before keep their keys.
-LATER_DEFAULTS = {"label_smoothing": 0.0, "label_noise": 0.0, "canary": 0, "clusters": 0}
-# The canary (challenges chapter): this training digit, marked (helpers.data.mark), appended ``canary`` times.
+CACHE_VERSION = 3
+# The canary (chapter 10): this training digit, marked (helpers.data.mark), appended ``canary`` times.
 CANARY_INDEX = 0
-# Data conditions, applied in this order to the training split: subset, imbalance, duplicate, corrupt.
-DATA_KEYS = ("train_size", "imbalance", "duplicate", "corrupt")
 DEFAULT_CACHE = os.path.join("runs", "experiments")
+WEIGHTS = "model.weights.h5"
+VARIANT_KEYS = ("loss", "penalty", "d_steps", "label_smoothing")  # settings that need chapter 8's VariantGAN
 
 
 def config(kind: str, **overrides) -> dict:
-    """The whole configuration of one run: the recipe of ``kind`` for the budget in force, the precision
-    (the recipe's, else the device's), where the digits come from (``data_source``: a run on the offline
-    subset is not the run on the full MNIST) and ``overrides`` (``steps``, ``batch_size``, ``seed``,
-    ``width``, ``augment``, ``policy``,
-    ``train_size``, ``imbalance`` (10 shares), ``duplicate`` ([index, copies]), ``canary`` (copies of the
-    marked digit of :func:`canary`), ``corrupt`` ([kind, level]), ...). Unknown keys are an error, so a typo cannot silently train the default.
-
-    ``kind="toy"`` is the instability chapter's MLP GAN on a 2-D mixture (:data:`helpers.training.TOY_RECIPE`;
-    ``data="ring"`` or ``"grid"``, ``points`` in the training set, ``depth``); it takes the GAN settings
-    (``loss``, ``penalty``, ``d_steps``, ...) as the DCGAN does."""
-    from . import training
-
-    if kind == "toy":
-        return _toy_config(overrides)
-    if kind not in training.RECIPES:
-        raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(training.RECIPES)} or toy")
-    recipe, gan = training.RECIPES[kind], kind in training.GANS
-    cfg = {"kind": kind, "steps": recipe["steps"][runtime.budget()], "batch_size": recipe["batch_size"],
-           "log_every": recipe["log_every"], "seed": 0, "z_dim": recipe["z_dim"], "width": recipe["width"],
-           "lr": recipe["lr"], "augment": "", "prior": recipe.get("prior", "normal"),
-           **(GAN_DEFAULTS if gan else {}), **{k: None for k in DATA_KEYS},
-           "scale": (training.GAN if gan else training.VAE).scale, **runtime.device_choices(),
-           **({"policy": recipe["policy"]} if "policy" in recipe else {}),
-           **({"clusters": recipe["clusters"]} if recipe.get("clusters") else {}),
-           "data_source": data.mnist_source()}
-    optional = ({"label_smoothing"} if gan else set()) | ({"label_noise"} if kind in training.CONDITIONAL else set())
-    optional |= {"canary"} | ({"clusters"} if kind == "dcgan" else set())
-    if overrides.get("label_noise") and kind not in training.CONDITIONAL:
-        raise ValueError("label_noise applies to the conditional models (cgan, cvae), which train on labels")
-    _override(cfg, overrides, optional)
-    if not gan and cfg["augment"]:
-        raise ValueError("augment applies to the GAN's discriminator; the VAE has none")
-    gan_only = sorted(k for k in GAN_DEFAULTS if k in overrides and overrides[k] is not None)
-    if not gan and gan_only:
-        raise ValueError(f"{', '.join(gan_only)} apply to the GAN; the VAE has no discriminator")
-    if gan:
-        _check_gan(cfg)
-    if int(cfg.get("clusters", 0)) < 0 or int(cfg.get("clusters", 0)) == 1:
-        raise ValueError(f"clusters is 0 (a plain DCGAN) or the number of k-means clusters, at least 2; "
-                         f"got {cfg['clusters']}")
-    if int(cfg.get("canary", 0)) < 0:
-        raise ValueError(f"canary is a number of copies of the marked digit, >= 0; got {cfg['canary']}")
-    if not 0.0 <= float(cfg.get("label_noise", 0.0)) <= 1.0:
-        raise ValueError(f"label_noise is a fraction of the labels, between 0 and 1; got {cfg['label_noise']}")
-    if cfg["prior"] not in ("normal", "mixture") or (kind != "vae" and cfg["prior"] != "normal"):
-        raise ValueError(f"prior must be 'normal' or, for the VAE, 'mixture' (a Gaussian mixture fitted to the "
-                         f"codes of the training digits after training); got {cfg['prior']!r}")
-    cfg["augment"] = ",".join(training.parse_augment(cfg["augment"]))
-    return _positive(cfg, ("steps", "batch_size", "log_every", *(["d_steps"] if gan else [])))
-
-
-def _toy_config(overrides: dict) -> dict:
-    from . import training
-
-    recipe = training.TOY_RECIPE
-    cfg = {"kind": "toy", "data": "ring", "points": recipe["points"], "steps": recipe["steps"][runtime.budget()],
-           **{k: recipe[k] for k in ("batch_size", "log_every", "z_dim", "width", "depth", "lr")}, "seed": 0,
-           **GAN_DEFAULTS, "policy": recipe["policy"], "jit_compile": recipe["jit_compile"]}
-    _override(cfg, overrides, LATER_DEFAULTS.keys())
-    if cfg["data"] not in data.TOYS:
-        raise ValueError(f"data must be one of {', '.join(data.TOYS)}, got {cfg['data']!r}")
-    _check_gan(cfg)
-    return _positive(cfg, ("steps", "batch_size", "log_every", "d_steps", "points", "z_dim", "width", "depth"))
-
-
-def _override(cfg: dict, overrides: dict, optional) -> None:
-    """Apply ``overrides`` to ``cfg``; ``optional`` keys (of :data:`LATER_DEFAULTS`) only when not at their
-    default. Unknown keys are an error."""
-    unknown = {k for k, v in overrides.items() if v is not None} - set(cfg) - set(GAN_DEFAULTS) - set(optional)
-    if unknown:
-        raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(set(cfg) | set(optional))}")
-    for k, v in overrides.items():
-        if k in LATER_DEFAULTS and v == LATER_DEFAULTS[k]:
-            cfg.pop(k, None)  # at its default: not stored, so the key is the one it had before the setting existed
-        elif v is not None:
-            cfg[k] = v
-
-
-def _check_gan(cfg: dict) -> None:
-    from . import training
-
-    if cfg["loss"] not in training.LOSSES or cfg["penalty"] not in training.PENALTIES:
-        raise ValueError(f"loss must be one of {training.LOSSES} and penalty one of {training.PENALTIES}; "
-                         f"got {cfg['loss']!r}, {cfg['penalty']!r}")
-    if cfg.get("label_smoothing") and cfg["loss"] not in ("non_saturating", "saturating"):
-        raise ValueError(f"label_smoothing applies to the cross-entropy losses, not to {cfg['loss']!r}")
-
-
-def _positive(cfg: dict, keys) -> dict:
-    for key in keys:
-        if int(cfg[key]) < 1:
-            raise ValueError(f"{key} must be a positive integer, got {cfg[key]}")
-    # json round trip: tuples become lists, so a configuration equals the one read back from disk
-    return json.loads(json.dumps(cfg))
+    """The whole configuration of one run: every setting of :data:`helpers.settings.SETTINGS` that applies
+    to ``kind`` (the recipe for the budget in force where not given), the pixel ``scale`` and where the
+    digits come from (``data_source``: a run on the offline subset is not the run on the full MNIST).
+    Unknown or inapplicable settings and bad values are errors, so a typo cannot silently train the
+    default. Introduced in chapter 3."""
+    cfg = settings.validate(kind, overrides)
+    family = FAMILIES[kind]
+    if "augment" in cfg:
+        cfg["augment"] = ",".join(family.module().parse_augment(cfg["augment"]))
+    family.check(cfg)
+    cfg["scale"] = family.scale
+    if kind in settings.IMAGES:
+        cfg["data_source"] = data.mnist_source()
+    return json.loads(json.dumps(cfg))  # tuples become lists: equal to the configuration read back from disk
 
 
 def training_data(cfg: dict, verbose: bool = False):
-    """The training images and labels of a run (the data conditions of ``cfg`` applied to MNIST's
-    training split, ``label_noise`` to its labels) and the real held-out test images. The canary's copies
-    come after the other conditions' images."""
+    """The training images and labels of an image run (its data conditions applied to MNIST's training
+    split, in the order subset, imbalance, duplicate, corrupt, label noise, canary) and the real held-out
+    test images."""
     (x, y), (x_test, _) = data.load_mnist(seed=0, verbose=verbose)
     seed = cfg["seed"]
     if cfg.get("train_size"):
@@ -152,59 +66,246 @@ def training_data(cfg: dict, verbose: bool = False):
 
 
 def canary():
-    """The canary of the challenges chapter: training digit :data:`CANARY_INDEX`, marked with
+    """The canary of chapter 10: training digit :data:`CANARY_INDEX`, marked with
     :func:`helpers.data.mark`, and its class, ``(image (28, 28), label)``."""
     (x, y), _ = data.load_mnist(seed=0, verbose=False)
     return data.mark(x[CANARY_INDEX:CANARY_INDEX + 1])[0], int(y[CANARY_INDEX])
 
 
-def toy_data(cfg: dict):
-    """The points of a toy run (``cfg["points"]`` from its mixture, drawn with the run's seed), the
-    mixture's centres and its component standard deviation."""
-    return data.toy(cfg["data"], cfg["points"], seed=cfg["seed"])
+# ----------------------------------------------------------------------------------------- families
+class Family:
+    """What a model family does differently: its networks and model class, its data, its sampler and how
+    its samples are scored. ``conditional`` families train on (images, labels) and are asked for classes."""
+
+    scale, conditional, gan = "tanh", False, True
+
+    def module(self):
+        from . import variants
+
+        return variants
+
+    def check(self, cfg: dict) -> None:
+        pass
+
+    def data(self, cfg: dict):
+        """``(x_train, y_train, x_test)``: the images (or points) a run trains on."""
+        return training_data(cfg)
+
+    def dataset(self, cfg, x, y, labels, batch: int):
+        return data.make_dataset(x, labels, batch_size=batch, scale=self.scale, seed=cfg["seed"],
+                                 num_classes=cfg.get("clusters") or 10).repeat()
+
+    def held_out(self, cfg, x_test):
+        return None
+
+    def train_labels(self, cfg, x, y):
+        """The labels the model trains on (``None`` for an unconditional one) and the sampler's shares."""
+        return (y if self.conditional else None), None
+
+    def sample(self, sampler, n: int, cfg: dict, seed: int = 1234, label: int | None = None):
+        """``n`` uint8 samples ``(n, 28, 28)`` from seeded standard normal noise and the classes asked for
+        (every one ``label``, else 0, 1, ..., 9, 0, ...; ``None`` for an unconditional family)."""
+        if label is not None and not self.conditional:
+            raise ValueError(f"this {cfg['kind']} run is not conditional: it cannot be asked for a class; "
+                             f"train a cgan or cvae for that")
+        width = int(sampler.inputs[0].shape[-1])
+        z = np.random.default_rng(seed).standard_normal((n, width)).astype("float32")
+        labels = None
+        if self.conditional:
+            labels = data.check_labels(np.arange(n) % 10 if label is None else np.full(n, label), 10)
+        out = [sampler([z[i:i + 500], labels[i:i + 500]] if self.conditional else z[i:i + 500], training=False)
+               for i in range(0, n, 500)]
+        return data.to_uint8(np.concatenate([np.asarray(o, np.float32) for o in out]), cfg["scale"]), labels
+
+    def score(self, model, cfg, x_train, y_train, sampler, n: int = 1000, seed: int = 1234):
+        """The run's row of scores, its samples and their classes (see :func:`score`)."""
+        from . import metrics
+
+        _, (x_test, _) = data.load_mnist(seed=0, verbose=False)  # the held-out digits, never changed
+        samples, labels = self.sample(sampler, n, cfg, seed=seed)
+        row = metrics.evaluate(samples, x_test)
+        row = {k: row[k] for k in ("fid", "kid", "is", "precision", "recall")}
+        rec = metrics.recognition(samples)
+        row["confidence"], row["classes"] = rec["mean_confidence"], rec["classes_at_2pct"]
+        row.update({f"share_{c}": s for c, s in enumerate(rec["class_shares"])})
+        to_train, test_to_train = metrics.copy_distances(samples, x_train, x_test)
+        row["nn_sample"], row["nn_heldout"] = float(np.median(to_train)), float(np.median(test_to_train))
+        row["copy_ratio"] = row["nn_sample"] / row["nn_heldout"]
+        if labels is not None:  # does the classifier see the class that was asked for?
+            predicted = metrics.class_probabilities(samples).argmax(1)
+            row["agreement"] = float(np.mean(predicted == labels))
+            row.update({f"agreement_{c}": float(np.mean(predicted[labels == c] == c)) for c in range(10)})
+        return row, samples, labels
+
+
+class DCGAN(Family):
+    """The DCGAN of chapter 3 with chapter 7's augmentation, chapter 8's levers or chapter 9's
+    self-conditioning (one idea at a time)."""
+
+    def check(self, cfg):
+        from . import variants
+
+        variants.check_variant(cfg["loss"], cfg["penalty"], cfg["penalty_weight"], cfg["d_steps"],
+                               cfg["label_smoothing"])
+        ideas = [name for name, on in (("augment", cfg.get("augment")), ("clusters", cfg.get("clusters")),
+                                       ("chapter 8's loss, penalty, d_steps or label smoothing", self._variant(cfg)))
+                 if on]
+        if len(ideas) > 1:
+            raise ValueError(f"a run adds one idea to the plain GAN at a time, got {' and '.join(ideas)}")
+
+    @staticmethod
+    def _variant(cfg):
+        return any(cfg[k] != settings.BY_NAME[k].default for k in VARIANT_KEYS)
+
+    def options(self, cfg) -> dict:
+        """The model class and its options for ``cfg``."""
+        from . import variants
+
+        if cfg.get("clusters"):
+            return {"cls": variants.ConditionalGAN, "num_classes": cfg["clusters"]}
+        if cfg.get("augment"):
+            return {"cls": variants.AugmentedGAN, "augment": cfg["augment"]}
+        if self._variant(cfg):
+            return {"cls": variants.VariantGAN, **{k: cfg[k] for k in (*VARIANT_KEYS, "penalty_weight")}}
+        return {}
+
+    def networks(self, cfg, k):
+        from . import models
+
+        options = dict(spectral_norm=cfg["spectral_norm"], batch_norm=cfg["penalty"] is None)
+        if k:
+            return models.cdcgan_generator(cfg["z_dim"], cfg["width"], k), models.cdcgan_discriminator(cfg["width"], k)
+        return models.dcgan_generator(cfg["z_dim"], cfg["width"]), models.dcgan_discriminator(cfg["width"], **options)
+
+    def build(self, cfg, shares=None):
+        """The compiled model of a run and the network ``sample`` loads."""
+        from . import models, training
+
+        options = self.options(cfg)
+        k = options.get("num_classes")
+        optim = {key: cfg.get(key) for key in ("d_lr", "g_lr", "clipnorm", "beta_1", "beta_2") if cfg.get(key) is not None}
+        model = training.make_gan(*self.networks(cfg, k), seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"],
+                                  steps_per_execution=self.steps_per_execution, **optim, **options)
+        if cfg.get("clusters"):
+            return model, models.self_conditioned_sampler(model.generator, np.full(k, 1 / k) if shares is None else shares)
+        return model, model.generator
+
+    steps_per_execution = 10
+
+    def train_labels(self, cfg, x, y):
+        if not cfg.get("clusters"):
+            return None, None
+        clusters = data.clusters(x, cfg["clusters"], seed=cfg["seed"])  # k-means clusters play the labels
+        return clusters, np.bincount(clusters, minlength=cfg["clusters"]) / len(clusters)
+
+
+class ConditionalDCGAN(DCGAN):
+    conditional = True
+
+    def check(self, cfg):
+        pass
+
+    def options(self, cfg):
+        from . import variants
+
+        return {"cls": variants.ConditionalGAN, "num_classes": 10}
+
+    def build(self, cfg, shares=None):
+        from . import models, training
+
+        model = training.make_gan(models.cdcgan_generator(cfg["z_dim"], cfg["width"]),
+                                  models.cdcgan_discriminator(cfg["width"]), seed=cfg["seed"], lr=cfg["lr"],
+                                  jit_compile=cfg["jit_compile"], beta_1=cfg["beta_1"], beta_2=cfg["beta_2"],
+                                  steps_per_execution=self.steps_per_execution, **self.options(cfg))
+        return model, model.generator
+
+    def train_labels(self, cfg, x, y):
+        return y, None
+
+
+class VAEFamily(Family):
+    """The VAE of chapter 5 (with its fitted prior) and chapter 9's conditional VAE."""
+
+    scale, gan = "unit", False
+
+    def __init__(self, conditional=False):
+        self.conditional = conditional
+
+    def build(self, cfg, shares=None):
+        from . import models, training, variants
+
+        if self.conditional:
+            nets = models.cvae_encoder(cfg["z_dim"], cfg["width"]), models.cvae_decoder(cfg["z_dim"], cfg["width"])
+        else:
+            nets = models.vae_encoder(cfg["z_dim"], cfg["width"]), models.vae_decoder(cfg["z_dim"], cfg["width"])
+        model = training.make_vae(*nets, seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"],
+                                  steps_per_execution=10, cls=variants.ConditionalVAE if self.conditional else None)
+        return model, vae_sampler(model)
+
+    def held_out(self, cfg, x_test):
+        _, (_, y_test) = data.load_mnist(seed=0, verbose=False)
+        return data.make_dataset(x_test, y_test if self.conditional else None, batch_size=500, scale=self.scale,
+                                 shuffle=False, drop_remainder=False)
+
+    def finish(self, model, sampler, cfg, x_train, path):
+        """Fit chapter 5's mixture prior to the finished model's codes (``prior="mixture"``)."""
+        from . import models, variants
+
+        if cfg.get("prior") == "mixture" and not any(isinstance(l, models.MixturePrior) for l in sampler.layers):
+            sampler = vae_sampler(model, variants.fit_mixture_prior(model, x_train, seed=cfg["seed"]))
+            sampler.save(path)
+        return sampler
+
+    def score(self, model, cfg, x_train, y_train, sampler, n=1000, seed=1234):
+        row, samples, labels = super().score(model, cfg, x_train, y_train, sampler, n, seed)
+        _, (x_test, y_test) = data.load_mnist(seed=0, verbose=False)
+        for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+            ds = data.make_dataset(x, y if self.conditional else None, batch_size=500, scale=self.scale,
+                                   shuffle=False, drop_remainder=False)
+            row[f"neg_elbo_{name}"] = float(model.evaluate(ds, verbose=0, return_dict=True)["neg_elbo"])
+        return row, samples, labels
+
+
+class Toy(DCGAN):
+    """Chapter 8's MLP GAN on a 2-D Gaussian mixture, scored by mode coverage."""
+
+    steps_per_execution, grid_size = 50, 1000  # points per snapshot, for the figures
+
+    def check(self, cfg):
+        from . import variants
+
+        variants.check_variant(cfg["loss"], cfg["penalty"], cfg["penalty_weight"], cfg["d_steps"],
+                               cfg["label_smoothing"])
+
+    def networks(self, cfg, k):
+        from . import models
+
+        return (models.mlp_generator(cfg["z_dim"], cfg["width"], cfg["depth"]),
+                models.mlp_discriminator(cfg["width"], cfg["depth"], spectral_norm=cfg["spectral_norm"]))
+
+    def data(self, cfg):
+        return data.toy(cfg["data"], cfg["points"], seed=cfg["seed"])[0], None, None
+
+    def dataset(self, cfg, x, y, labels, batch):
+        return data.make_point_dataset(x, batch_size=batch, seed=cfg["seed"])
+
+    def score(self, model, cfg, x_train, y_train, sampler, n=1000, seed=1234):
+        from . import metrics
+
+        _, centres, std = data.toy(cfg["data"], cfg["points"], seed=cfg["seed"])
+        z = np.random.default_rng(seed).standard_normal((n * 5 // 2, cfg["z_dim"])).astype("float32")
+        samples = np.asarray(sampler(z, training=False), np.float32)
+        return metrics.mode_coverage(samples, centres, std), samples, None
+
+
+FAMILIES = {"dcgan": DCGAN(), "cgan": ConditionalDCGAN(), "vae": VAEFamily(), "cvae": VAEFamily(conditional=True),
+            "toy": Toy()}
 
 
 def build(cfg: dict, shares=None):
-    """The compiled model of a run and the network ``sample`` loads (the GAN's generator; for the VAE
-    the decoder with a sigmoid, so it outputs pixel means). ``cgan`` and ``cvae`` build the conditional
-    networks (their samplers take ``[noise, labels]``); ``toy`` the MLPs of the instability chapter. A
-    self-conditioned DCGAN (``clusters``) builds the conditional networks with one class per cluster, and a
-    sampler that takes noise only and picks the clusters in proportion to ``shares`` (their shares of the
-    training set; equal when not given)."""
-    from . import models, training
-
-    gan_options = {k: cfg.get(k, GAN_DEFAULTS[k]) for k in ("d_lr", "g_lr", "clipnorm", "loss", "d_steps")}
-    gan_options.update(gradient_penalty=cfg.get("penalty"), penalty_weight=cfg.get("penalty_weight"),
-                       label_smoothing=cfg.get("label_smoothing", 0.0))
-    if cfg["kind"] == "toy":
-        model = training.make_gan(
-            models.mlp_generator(cfg["z_dim"], cfg["width"], cfg["depth"]),
-            models.mlp_discriminator(cfg["width"], cfg["depth"], spectral_norm=cfg["spectral_norm"]),
-            seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"],
-            steps_per_execution=training.TOY_RECIPE["steps_per_execution"], **gan_options)
-        return model, model.generator
-    k = training.NUM_CLASSES if cfg["kind"] in training.CONDITIONAL else cfg.get("clusters") or None
-    if cfg["kind"] in training.GANS:
-        options = dict(spectral_norm=cfg["spectral_norm"], batch_norm=cfg["penalty"] is None)  # a penalty needs
-        model = training.make_gan(                                                          # per-image outputs
-            models.cdcgan_generator(cfg["z_dim"], cfg["width"], k) if k else
-            models.dcgan_generator(cfg["z_dim"], cfg["width"]),
-            models.cdcgan_discriminator(cfg["width"], k, **options) if k else
-            models.dcgan_discriminator(cfg["width"], **options), num_classes=k,
-            seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"], augment=cfg["augment"] or None,
-            steps_per_execution=training.STEPS_PER_EXECUTION, **gan_options,
-        )
-        if cfg.get("clusters"):
-            return model, models.self_conditioned_sampler(model.generator, np.full(k, 1 / k) if shares is None
-                                                          else shares)
-        return model, model.generator
-    model = training.make_vae(
-        models.cvae_encoder(cfg["z_dim"], cfg["width"], k) if k else models.vae_encoder(cfg["z_dim"], cfg["width"]),
-        models.cvae_decoder(cfg["z_dim"], cfg["width"], k) if k else models.vae_decoder(cfg["z_dim"], cfg["width"]),
-        seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"], num_classes=k,
-        steps_per_execution=training.STEPS_PER_EXECUTION,
-    )
-    return model, vae_sampler(model)
+    """The compiled model of a run and the network ``sample`` loads (a GAN's generator, a self-conditioned
+    GAN's sampler that picks clusters by their ``shares``, a VAE's decoder with a sigmoid)."""
+    return FAMILIES[cfg["kind"]].build(cfg, shares)
 
 
 def vae_sampler(vae, prior=None):
@@ -213,7 +314,7 @@ def vae_sampler(vae, prior=None):
     VAE's sampler takes ``[noise, labels]``."""
     import keras
 
-    if vae.num_classes:  # [z, label] -> pixel means
+    if getattr(vae, "num_classes", None):  # [z, label] -> pixel means
         z, y = keras.Input((vae.z_dim,), name="z"), keras.Input((), dtype="int32", name="label")
         out = keras.layers.Activation("sigmoid", dtype="float32")(vae.decoder([z, y]))
         return keras.Model([z, y], out, name="cvae_sampler")
@@ -224,85 +325,63 @@ def vae_sampler(vae, prior=None):
 
 
 def load_sampler(folder: str):
-    """The sampling network of the run in ``folder`` (``generator.keras``): noise of its input width in,
-    images in the run's scale out."""
+    """The sampling network of the run in ``folder`` (``generator.keras``)."""
     import keras
 
-    from . import models  # noqa: F401  (registers MixturePrior for loading)
+    from . import models  # noqa: F401  (registers MixturePrior and ClusterChoice for loading)
 
     return keras.models.load_model(os.path.join(folder, "generator.keras"), compile=False)
+
+
+def _callbacks(cfg, out, sampler, per_step, extra):
+    from . import callbacks as cb
+
+    ckpt, rows = os.path.join(out, "checkpoint"), max(1, cfg["steps"] // cfg["log_every"])
+    family = FAMILIES[cfg["kind"]]
+    n = family.grid_size if hasattr(family, "grid_size") else 100 if family.conditional else 64
+    return [cb.NaNGuard(ckpt), cb.CSVLog(os.path.join(out, "log.csv"), per_step),
+            cb.SampleGrid(n=n, out_dir=os.path.join(out, "samples"), every=cfg["log_every"] * max(1, rows // 10)),
+            cb.Checkpoint(ckpt, sampler, os.path.join(out, "generator.keras")), *extra]
 
 
 def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks=()):
     """Train the run ``cfg`` into the folder ``out`` (config.json, log.csv, samples/, checkpoint/,
     generator.keras) up to ``cfg["steps"]`` steps and return ``(model, x_train, info)``, ``info`` holding
-    ``labels`` (of the training images; ``None`` for a toy run), ``from_step`` (where this call started),
-    ``steps``, ``seconds`` (training time of this call), ``history`` (the logged values of this call, one per
-    log row) and ``sampler`` (the network saved as ``generator.keras``; for a VAE with ``prior="mixture"`` it
-    includes the mixture fitted after training). ``resume=True`` continues from the last checkpoint in ``out``
-    (or extends a finished run to more steps); ``callbacks`` run after the run's own (NaN guard, CSV log, sample
-    grids, checkpoint). Raises :class:`helpers.callbacks.TrainingDiverged` if a loss becomes NaN, ``ValueError``
-    if the checkpoint does not fit ``cfg``. Introduced in the hands-on GAN chapter (as the command line's
-    ``train``), moved here in the data chapter.
-    """
+    ``labels`` (of the training images), ``from_step``, ``steps``, ``seconds`` (training time of this call),
+    ``history`` (this call's log rows) and ``sampler`` (the network saved as ``generator.keras``).
+    ``resume=True`` continues from the last checkpoint in ``out`` (or extends a finished run);
+    ``callbacks`` run after the run's own (NaN guard, CSV log, sample grids, checkpoint). Raises
+    :class:`helpers.callbacks.TrainingDiverged` if a loss becomes NaN, ``ValueError`` if the checkpoint
+    does not fit ``cfg``. Introduced in chapter 3."""
     from . import callbacks as cb
-    from . import models, training
+    from . import training
 
-    ckpt = os.path.join(out, "checkpoint")
-    toy, conditional = cfg["kind"] == "toy", cfg["kind"] in training.CONDITIONAL
-    if toy:
-        x_train, y_train, x_test = toy_data(cfg)[0], None, None
-    else:
-        x_train, y_train, x_test = training_data(cfg)
+    family = FAMILIES[cfg["kind"]]
+    x_train, y_train, x_test = family.data(cfg)
     per_step = cfg["batch_size"] * cfg.get("d_steps", 1)  # real images per step: a batch per D update
     if len(x_train) < per_step:
         raise ValueError(f"the training set has {len(x_train)} images, fewer than the {per_step} one step needs; "
                          f"use a smaller batch_size (or d_steps)")
-    clusters, shares = int(cfg.get("clusters", 0)), None
-    if clusters:  # self-conditioning: k-means clusters of the training pixels play the labels
-        y_model = data.clusters(x_train, clusters, seed=cfg["seed"])
-        shares = np.bincount(y_model, minlength=clusters) / len(y_model)
-    else:
-        y_model = y_train if conditional else None
+    labels, shares = family.train_labels(cfg, x_train, y_train)
+    saved = os.path.join(out, "generator.keras")
     with runtime.precision(cfg["policy"]):
         runtime.seed_everything(cfg["seed"])
-        model, sampler = build(cfg, shares)
-        start = cb.restore(model, ckpt) if resume else 0
+        model, sampler = family.build(cfg, shares)
+        start = cb.restore(model, os.path.join(out, "checkpoint")) if resume else 0
         if start > cfg["steps"]:
             raise ValueError(f"{out} has already trained {start} steps, more than the {cfg['steps']} asked for")
         os.makedirs(out, exist_ok=True)
         _write_json(os.path.join(out, "config.json"), cfg)
-        if toy:
-            ds = data.make_point_dataset(x_train, batch_size=per_step, seed=cfg["seed"])
-        else:
-            ds = data.make_dataset(x_train, y_model, batch_size=per_step, scale=cfg["scale"], seed=cfg["seed"],
-                                   num_classes=clusters or training.NUM_CLASSES).repeat()
-        held_out = None
-        if cfg["kind"] in training.VAES:  # the held-out negative ELBO and its parts, at every log row
-            _, (_, y_test) = data.load_mnist(seed=0, verbose=False)
-            held_out = data.make_dataset(x_test, y_test if conditional else None, batch_size=500,
-                                         scale=cfg["scale"], shuffle=False, drop_remainder=False)
-        rows = max(1, cfg["steps"] // cfg["log_every"])
-        run_callbacks = [
-            cb.NaNGuard(ckpt),
-            cb.CSVLog(os.path.join(out, "log.csv"), per_step),
-            cb.SampleGrid(n=1000 if toy else 100 if conditional else 64, out_dir=os.path.join(out, "samples"),
-                          every=cfg["log_every"] * max(1, rows // 10)),
-            cb.Checkpoint(ckpt, sampler, os.path.join(out, "generator.keras")),
-            *callbacks,
-        ]
         t0 = time.perf_counter()
-        history = training.fit_steps(model, ds, cfg["steps"], cfg["log_every"], run_callbacks,
-                                     validation_data=held_out, verbose=verbose)
+        history = training.fit_steps(model, family.dataset(cfg, x_train, y_train, labels, per_step), cfg["steps"],
+                                     cfg["log_every"], _callbacks(cfg, out, sampler, per_step, callbacks),
+                                     validation_data=family.held_out(cfg, x_test), verbose=verbose)
         seconds = time.perf_counter() - t0
-        saved = os.path.join(out, "generator.keras")
         if start == cfg["steps"] and os.path.exists(saved):  # nothing trained: keep what the run saved
             sampler = load_sampler(out)
-        if cfg.get("prior") == "mixture" and not any(isinstance(l, models.MixturePrior) for l in sampler.layers):
-            # fitted to the finished model's codes; replaces the N(0, I) sampler the checkpoints saved
-            sampler = vae_sampler(model, training.fit_mixture_prior(model, x_train, seed=cfg["seed"]))
-            sampler.save(saved)
-        elif not os.path.exists(saved):  # steps == 0
+        if hasattr(family, "finish"):
+            sampler = family.finish(model, sampler, cfg, x_train, saved)
+        if not os.path.exists(saved):  # steps == 0
             sampler.save(saved)
     return model, x_train, {"labels": y_train, "from_step": start, "steps": cfg["steps"], "seconds": seconds,
                             "history": history.history, "sampler": sampler}
@@ -319,61 +398,16 @@ def sample(sampler, n: int, cfg: dict, seed: int = 1234, label: int | None = Non
     """``n`` uint8 samples ``(n, 28, 28)`` of a run's sampler from seeded standard normal noise, and their
     labels: for a conditional run every sample of class ``label``, or (``None``) the classes spread evenly
     (``0, 1, ..., 9, 0, 1, ...``); ``None`` for an unconditional run (which takes no ``label``)."""
-    from . import training
-
-    conditional = cfg["kind"] in training.CONDITIONAL
-    if label is not None and not conditional:
-        raise ValueError(f"this {cfg['kind']} run is not conditional: it cannot be asked for a class; "
-                         f"train a cgan or cvae for that")
-    width = int((sampler.input_shape[0] if conditional else sampler.input_shape)[-1])
-    z = np.random.default_rng(seed).standard_normal((n, width)).astype("float32")
-    labels = None
-    if conditional:
-        labels = np.arange(n) % training.NUM_CLASSES if label is None else np.full(n, label)
-        labels = data.check_labels(labels, training.NUM_CLASSES)
-    out = [sampler([z[i:i + 500], labels[i:i + 500]] if conditional else z[i:i + 500], training=False)
-           for i in range(0, n, 500)]
-    return data.to_uint8(np.concatenate([np.asarray(o, np.float32) for o in out]), cfg["scale"]), labels
+    return FAMILIES[cfg["kind"]].sample(sampler, n, cfg, seed, label)
 
 
-def score(model, cfg: dict, x_train, sampler, n: int = 1000, seed: int = 1234,
-          y_train=None) -> tuple[dict, np.ndarray, np.ndarray | None]:
-    """Score a trained run against the real held-out digits: FID, KID, IS, precision/recall and the
-    class shares of ``n`` samples of ``sampler`` (shipped classifier), the copy check (median
-    nearest-training-image distance of the samples and of held-out digits,
-    :func:`helpers.metrics.copy_distances`), and for the VAE the negative ELBO on the training and held-out
-    images. A toy run is scored by :func:`helpers.metrics.mode_coverage` of ``2.5 n`` samples (2,500, as
-    VEEGAN and PacGAN count). A conditional run asks for the classes in turn and adds ``agreement`` (the
-    share of samples the shipped classifier puts in the class asked for) and ``agreement_0`` ... ``_9``;
-    its VAE ELBOs use the training labels ``y_train``. Returns ``(row, samples, labels)`` (``labels``:
-    the classes asked for, ``None`` for an unconditional run)."""
-    from . import metrics, training
-
-    if cfg["kind"] == "toy":
-        _, centres, std = toy_data(cfg)
-        z = np.random.default_rng(seed).standard_normal((n * 5 // 2, cfg["z_dim"])).astype("float32")
-        samples = np.asarray(sampler(z, training=False), np.float32)
-        return metrics.mode_coverage(samples, centres, std), samples, None
-    _, (x_test, y_test) = data.load_mnist(seed=0, verbose=False)  # the held-out digits, never changed
-    samples, labels = sample(sampler, n, cfg, seed=seed)
-    row = metrics.evaluate(samples, x_test)
-    row = {k: row[k] for k in ("fid", "kid", "is", "precision", "recall")}
-    rec = metrics.recognition(samples)
-    row["confidence"], row["classes"] = rec["mean_confidence"], rec["classes_at_2pct"]
-    row.update({f"share_{c}": s for c, s in enumerate(rec["class_shares"])})
-    to_train, test_to_train = metrics.copy_distances(samples, x_train, x_test)
-    row["nn_sample"], row["nn_heldout"] = float(np.median(to_train)), float(np.median(test_to_train))
-    row["copy_ratio"] = row["nn_sample"] / row["nn_heldout"]
-    if labels is not None:  # a conditional model: does the classifier see the class that was asked for?
-        predicted = metrics.class_probabilities(samples).argmax(1)
-        row["agreement"] = float(np.mean(predicted == labels))
-        row.update({f"agreement_{c}": float(np.mean(predicted[labels == c] == c)) for c in range(training.NUM_CLASSES)})
-    if cfg["kind"] in training.VAES:
-        for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-            ds = data.make_dataset(x, y if labels is not None else None, batch_size=500, scale=cfg["scale"],
-                                   shuffle=False, drop_remainder=False)
-            row[f"neg_elbo_{name}"] = float(model.evaluate(ds, verbose=0, return_dict=True)["neg_elbo"])
-    return row, samples, labels
+def score(model, cfg: dict, x_train, sampler, n: int = 1000, seed: int = 1234, y_train=None):
+    """Score a trained run against the real held-out digits: FID, KID, IS, precision/recall and the class
+    shares of ``n`` samples (shipped classifier), the copy check (median nearest-training-image distance
+    of the samples and of held-out digits), a VAE's negative ELBO on the training and held-out images, a
+    conditional run's ``agreement`` with the class asked for, a toy run's mode coverage of 2,500 samples.
+    Returns ``(row, samples, labels)``."""
+    return FAMILIES[cfg["kind"]].score(model, cfg, x_train, y_train, sampler, n, seed)
 
 
 def key(cfg: dict) -> str:
@@ -475,19 +509,18 @@ def load_model(folder: str):
 def membership_scores(model, cfg: dict, images, labels=None) -> np.ndarray:
     """White-box membership scores of uint8 images ``(N, 28, 28)``, higher meaning "more likely a training
     image": a GAN's discriminator logit (Hayes et al. 2019, LOGAN) or a VAE's ELBO, i.e. minus its
-    negative ELBO per image (Hilprecht et al. 2019). A conditional model needs the images' ``labels``."""
-    from . import training
-
+    negative ELBO per image (Hilprecht et al. 2019). A conditional model needs the images' ``labels``.
+    Introduced in chapter 10."""
     a, b = data.SCALES[cfg["scale"]]
     x = data.check_images(images).astype("float32") / a + b
-    out = []
+    gan, out = FAMILIES[cfg["kind"]].gan, []
     for i in range(0, len(x), 500):
-        y = None if labels is None else np.asarray(labels)[i:i + 500]  # the model checks them
-        if cfg["kind"] in training.GANS:
-            out.append(np.asarray(model.discriminate(x[i:i + 500], y), np.float64).reshape(-1))
+        y = None if labels is None else data.check_labels(np.asarray(labels)[i:i + 500], 10)
+        if gan:
+            out.append(np.asarray(model.discriminate(x[i:i + 500], *([] if y is None else [y])), np.float64))
         else:
-            out.append(-np.asarray(model.neg_elbo_per_image(x[i:i + 500], y), np.float64))
-    return np.concatenate(out)
+            out.append(-np.asarray(model.neg_elbo_per_image(x[i:i + 500] if y is None else (x[i:i + 500], y)), np.float64))
+    return np.concatenate([o.reshape(-1) for o in out])
 
 
 def membership(row: dict, members: int = 1000, samples: int = 10_000, seed: int = 0) -> dict:
@@ -502,7 +535,7 @@ def membership(row: dict, members: int = 1000, samples: int = 10_000, seed: int 
       that classifier was trained on the training split, so its features would favour members anyway.
 
     Returns ``{"auc_white", "se_white", "auc_black", "se_black", "members", "nonmembers"}``."""
-    from . import metrics, training
+    from . import metrics
 
     model, cfg = load_model(row["dir"])
     x_train, y_train, x_test = training_data(cfg)
@@ -510,7 +543,7 @@ def membership(row: dict, members: int = 1000, samples: int = 10_000, seed: int 
     n = len(x_train) - int(cfg.get("canary", 0))  # the canary's copies are not ordinary members
     pick = np.random.default_rng(seed).permutation(n)[:members]
     inside, outside = x_train[pick], x_test
-    conditional = cfg["kind"] in training.CONDITIONAL
+    conditional = FAMILIES[cfg["kind"]].conditional
     labels_in, labels_out = (y_train[pick], y_test) if conditional else (None, None)
     out = {"members": len(inside), "nonmembers": len(outside)}
     out["auc_white"], out["se_white"] = metrics.membership_auc(
@@ -596,19 +629,18 @@ def _pool(workers: int):
 
 def summarize(table, metrics=("fid",), by="condition", text: bool = False):
     """Mean and standard error (std / sqrt(runs)) of ``metrics`` per ``by`` group, in the order the
-    groups first appear. ``text=True`` gives strings ``"mean ± se"`` for display."""
-    import pandas as pd
-
-    groups = table.groupby(by, sort=False)
-    out = {}
-    for m in metrics:
-        mean, se, n = groups[m].mean(), groups[m].std(ddof=1) / np.sqrt(groups[m].count()), groups[m].count()
-        if text:
-            out[m] = [f"{a:.3g} ± {b:.2g}" for a, b in zip(mean, se)]
-        else:
-            out[f"{m}_mean"], out[f"{m}_se"] = mean.values, se.values
-    frame = pd.DataFrame(out, index=mean.index)
-    frame["runs"] = n.values
+    groups first appear (pandas ``groupby(...).agg(["mean", "sem", "count"])``). ``text=True`` gives
+    strings ``"mean ± se"`` for display."""
+    stats = table.groupby(by, sort=False)[list(metrics)].agg(["mean", "sem", "count"])
+    frame = stats.copy()
+    if text:
+        frame = stats.xs("mean", axis=1, level=1).copy()
+        for m in metrics:
+            frame[m] = [f"{a:.3g} ± {b:.2g}" for a, b in zip(stats[(m, "mean")], stats[(m, "sem")])]
+    else:
+        frame.columns = [f"{m}_{'se' if s == 'sem' else s}" for m, s in stats.columns]
+        frame = frame[[c for c in frame.columns if not c.endswith("_count")]]
+    frame["runs"] = stats[(metrics[0], "count")].values
     return frame
 
 

@@ -4,7 +4,7 @@ convolutional VAE's encoder and decoder.
 Introduced in the hands-on GAN chapter (``03_gan_mnist``). Generators map ``(B, z_dim)`` noise to
 ``(B, 28, 28, 1)`` images in ``[-1, 1]`` (tanh); discriminators map images to one *logit* per image.
 The VAE builders (hands-on VAE chapter, ``05_vae_mnist``) work on images in ``[0, 1]``: the encoder maps
-them to ``2 * latent_dim`` numbers (the mean and the log-variance of q(z|x)), the decoder maps ``z`` to
+them to ``2 * z_dim`` numbers (the mean and the log-variance of q(z|x)), the decoder maps ``z`` to
 one Bernoulli *logit* per pixel.
 """
 from __future__ import annotations
@@ -203,7 +203,7 @@ def _one_hot(y, num_classes):
     return layers.CategoryEncoding(num_classes, output_mode="one_hot")(y)
 
 
-def cvae_encoder(latent_dim: int = 16, width: int = 32, num_classes: int = 10) -> keras.Model:
+def cvae_encoder(z_dim: int = 16, width: int = 32, num_classes: int = 10) -> keras.Model:
     """Conditional VAE encoder q(z|x, y): the :func:`vae_encoder` convolutions, then the one-hot label joins
     the features before the dense layers. Introduced in the applications chapter."""
     x, y = keras.Input(IMG_SHAPE, name="image"), _label_input()
@@ -211,15 +211,15 @@ def cvae_encoder(latent_dim: int = 16, width: int = 32, num_classes: int = 10) -
     h = layers.Conv2D(2 * width, 3, strides=2, padding="same", activation="relu")(h)
     h = layers.Concatenate()([layers.Flatten()(h), _one_hot(y, num_classes)])
     h = layers.Dense(8 * width, activation="relu")(h)
-    return keras.Model([x, y], layers.Dense(2 * latent_dim, dtype="float32")(h), name="cvae_encoder")
+    return keras.Model([x, y], layers.Dense(2 * z_dim, dtype="float32")(h), name="cvae_encoder")
 
 
-def cvae_decoder(latent_dim: int = 16, width: int = 32, num_classes: int = 10) -> keras.Model:
+def cvae_decoder(z_dim: int = 16, width: int = 32, num_classes: int = 10) -> keras.Model:
     """Conditional VAE decoder p(x|z, y): the one-hot label concatenated to ``z``, then the
     :func:`vae_decoder` body. Introduced in the applications chapter."""
-    z, y = keras.Input((latent_dim,), name="z"), _label_input()
+    z, y = keras.Input((z_dim,), name="z"), _label_input()
     code = layers.Concatenate()([z, _one_hot(y, num_classes)])
-    return keras.Model([z, y], vae_decoder(latent_dim + num_classes, width)(code), name="cvae_decoder")
+    return keras.Model([z, y], vae_decoder(z_dim + num_classes, width)(code), name="cvae_decoder")
 
 
 def mlp_generator(z_dim: int = 2, hidden: int = 128, depth: int = 2, out_dim: int = 2) -> keras.Sequential:
@@ -244,9 +244,9 @@ def mlp_discriminator(hidden: int = 128, depth: int = 2, in_dim: int = 2,
                             name="mlp_discriminator")
 
 
-def vae_encoder(latent_dim: int = 16, width: int = 32, img_shape=IMG_SHAPE) -> keras.Sequential:
+def vae_encoder(z_dim: int = 16, width: int = 32, img_shape=IMG_SHAPE) -> keras.Sequential:
     """Convolutional VAE encoder: two stride-2 convolutions (28 -> 14 -> 7), a dense layer, then
-    ``2 * latent_dim`` outputs, the mean and the log-variance of the diagonal Gaussian q(z|x)."""
+    ``2 * z_dim`` outputs, the mean and the log-variance of the diagonal Gaussian q(z|x)."""
     return keras.Sequential(
         [
             keras.Input(img_shape),
@@ -254,18 +254,18 @@ def vae_encoder(latent_dim: int = 16, width: int = 32, img_shape=IMG_SHAPE) -> k
             layers.Conv2D(2 * width, 3, strides=2, padding="same", activation="relu"),
             layers.Flatten(),
             layers.Dense(8 * width, activation="relu"),
-            layers.Dense(2 * latent_dim, dtype="float32"),  # statistics of q(z|x), kept in float32
+            layers.Dense(2 * z_dim, dtype="float32"),  # statistics of q(z|x), kept in float32
         ],
         name="vae_encoder",
     )
 
 
-def vae_decoder(latent_dim: int = 16, width: int = 32) -> keras.Sequential:
+def vae_decoder(z_dim: int = 16, width: int = 32) -> keras.Sequential:
     """Convolutional VAE decoder, the encoder mirrored: dense, reshape to 7x7, two stride-2 transposed
     convolutions (7 -> 14 -> 28), one Bernoulli logit per pixel."""
     return keras.Sequential(
         [
-            keras.Input((latent_dim,)),
+            keras.Input((z_dim,)),
             layers.Dense(8 * width, activation="relu"),
             layers.Dense(7 * 7 * 2 * width, activation="relu"),
             layers.Reshape((7, 7, 2 * width)),
@@ -300,7 +300,7 @@ class MixturePrior(layers.Layer):
         self.mixture_weights = [float(w) for w in weights]
         self.means = [[float(v) for v in m] for m in means]
         self.scale_trils = [[[float(v) for v in row] for row in t] for t in scale_trils]
-        self.latent_dim = len(self.means[0])
+        self.z_dim = len(self.means[0])
 
     def call(self, noise):
         import tensorflow as tf
@@ -312,7 +312,7 @@ class MixturePrior(layers.Layer):
         return means + tf.linalg.matvec(trils, noise[:, 1:])
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.latent_dim)
+        return (input_shape[0], self.z_dim)
 
     def get_config(self):
         return {**super().get_config(), "weights": self.mixture_weights, "means": self.means,

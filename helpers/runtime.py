@@ -27,9 +27,9 @@ class Device:
         return f"{self.kind.upper()}: {self.name} (bfloat16 {'yes' if self.bf16 else 'no'})"
 
 
-def _cpu_flags() -> set[str]:
+def _cpu_flags(path: str = "/proc/cpuinfo") -> set[str]:
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(path) as f:
             for line in f:
                 if line.startswith("flags"):
                     return set(line.split(":", 1)[1].split())

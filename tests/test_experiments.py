@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import data, experiments, metrics, training
+from helpers import data, experiments, metrics, training, variants
 
 
 # ------------------------------------------------------------------------------------------ augmentation
@@ -14,7 +14,7 @@ def test_translation_shifts_whole_images_and_fills_the_border():
     import keras
 
     x = tf.random.uniform((64, 28, 28, 1), 0.1, 1.0)
-    out = training.translate(x, 4, -1.0, keras.random.SeedGenerator(0)).numpy()
+    out = variants.translate(x, 4, -1.0, keras.random.SeedGenerator(0)).numpy()
     x = x.numpy()
     assert out.shape == x.shape
     moved = 0
@@ -35,7 +35,7 @@ def test_cutout_blanks_a_square_of_half_the_side():
     import keras
 
     x = tf.ones((32, 28, 28, 1))
-    out = training.cutout(x, 14, -1.0, keras.random.SeedGenerator(1)).numpy()[..., 0]
+    out = variants.cutout(x, 14, -1.0, keras.random.SeedGenerator(1)).numpy()[..., 0]
     for im in out:
         rows, cols = np.nonzero(im == -1.0)
         assert 0 < len(rows) <= 14 * 14
@@ -49,31 +49,31 @@ def test_augmentation_lets_gradients_through_and_off_is_identity():
 
     x = tf.Variable(tf.random.uniform((8, 28, 28, 1)))
     with tf.GradientTape() as tape:
-        y = training.diff_augment(x, ("translation", "cutout"), 0.0, keras.random.SeedGenerator(0))
+        y = variants.diff_augment(x, ("translation", "cutout"), 0.0, keras.random.SeedGenerator(0))
         loss = tf.reduce_sum(y * y)
     grad = tape.gradient(loss, x).numpy()
     assert np.isfinite(grad).all() and (grad != 0).mean() > 0.3
     # every output pixel is one input pixel or the fill (0): d/dx sum(y^2) sends 2y back to its source
     np.testing.assert_allclose(grad.sum(), 2 * y.numpy().sum(), rtol=1e-4)
     assert (grad == 0).mean() > 0.05  # pixels cut away or shifted out get no gradient
-    assert training.diff_augment(x, (), 0.0, keras.random.SeedGenerator(0)) is x
-    assert training.parse_augment("translation, cutout") == ("translation", "cutout")
-    assert training.parse_augment(None) == training.parse_augment("") == ()
+    assert variants.diff_augment(x, (), 0.0, keras.random.SeedGenerator(0)) is x
+    assert variants.parse_augment("translation, cutout") == ("translation", "cutout")
+    assert variants.parse_augment(None) == variants.parse_augment("") == ()
     with pytest.raises(ValueError, match="not mirror-symmetric"):
-        training.parse_augment("translation,flip")
+        variants.parse_augment("translation,flip")
 
 
 def test_gan_with_augmentation_trains_and_sees_augmented_images():
     from helpers import models
 
     x = data.load_mnist(source="offline", verbose=False)[0][0][:256]
-    gan = training.make_gan(models.dcgan_generator(8, 8), models.dcgan_discriminator(8), augment="translation,cutout",
-                            jit_compile=False)
+    gan = training.make_gan(models.dcgan_generator(8, 8), models.dcgan_discriminator(8), cls=variants.AugmentedGAN,
+                            augment="translation,cutout", jit_compile=False)
     assert gan.augment == ("translation", "cutout")
     h = gan.fit(data.make_dataset(x, batch_size=64), epochs=2, shuffle=False, verbose=0).history
     assert all(np.isfinite(v[-1]) for v in h.values())
     with pytest.raises(ValueError, match="unknown augmentation"):
-        training.GAN(models.dcgan_generator(8, 8), models.dcgan_discriminator(8), augment="mixup")
+        variants.AugmentedGAN(models.dcgan_generator(8, 8), models.dcgan_discriminator(8), augment="mixup")
 
 
 # ------------------------------------------------------------------------------------------ copy check
@@ -105,7 +105,7 @@ def test_config_validates_and_is_json_stable():
         experiments.config("dcgan", train_sise=500)
     with pytest.raises(ValueError, match="unknown model"):
         experiments.config("diffusion")
-    with pytest.raises(ValueError, match="VAE has none"):
+    with pytest.raises(ValueError, match="augment applies to dcgan, not to vae"):
         experiments.config("vae", augment="translation")
 
 

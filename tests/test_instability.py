@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import __main__ as cli
-from helpers import data, metrics, models, training
+from helpers import data, metrics, models, training, variants
 
 
 def _linear_critic(w, bias=0.0):
@@ -24,51 +24,56 @@ def _linear_critic(w, bias=0.0):
     return critic
 
 
-def _gan(critic, **compile_kw):
-    gan = training.GAN(models.dcgan_generator(8, 8), critic)
-    gan.compile(keras.optimizers.SGD(0.0), keras.optimizers.SGD(0.0), **compile_kw)
-    return gan
+SEED = tf.constant([1, 2])
+
+
+def _penalty(kind, critic, real, fake):
+    return float(variants.gradient_penalty(kind, critic, real, fake, SEED))
 
 
 @pytest.mark.parametrize("norm", [1.0, 0.5, 3.0])
 def test_wgan_gp_penalty_is_zero_at_unit_gradient_norm_and_matches_the_formula(norm):
     w = np.random.default_rng(0).standard_normal(784)
     w *= norm / np.linalg.norm(w)
-    gan = _gan(_linear_critic(w), loss="wasserstein", gradient_penalty="wgan-gp", penalty_weight=10.0)
     x = tf.random.normal((6, 28, 28, 1))
-    penalty = float(gan.penalty(x, tf.random.normal((6, 28, 28, 1))))
-    assert penalty == pytest.approx(10.0 * (norm - 1.0) ** 2, rel=1e-4, abs=1e-5)
+    penalty = _penalty("wgan-gp", _linear_critic(w), x, tf.random.normal((6, 28, 28, 1)))
+    assert penalty == pytest.approx((norm - 1.0) ** 2, rel=1e-4, abs=1e-5)
 
 
 def test_wgan_gp_penalty_of_a_flat_critic_is_finite():
-    gan = _gan(_linear_critic(np.zeros(784)), gradient_penalty="wgan-gp")
+    critic = _linear_critic(np.zeros(784))
     x = tf.random.normal((4, 28, 28, 1))
     with tf.GradientTape() as tape:
-        penalty = gan.penalty(x, x)
-    grads = tape.gradient(penalty, gan.discriminator.trainable_variables)
-    assert float(penalty) == pytest.approx(10.0, rel=1e-4)  # (0 - 1)^2 times the weight (sqrt(eps) aside)
+        penalty = variants.gradient_penalty("wgan-gp", critic, x, x, SEED)
+    grads = tape.gradient(penalty, critic.trainable_variables)
+    assert float(penalty) == pytest.approx(1.0, rel=1e-4)  # (0 - 1)^2 (sqrt(eps) aside)
     assert all(np.all(np.isfinite(g.numpy())) for g in grads if g is not None)
 
 
 def test_r1_penalty_matches_the_formula():
     w = np.random.default_rng(1).standard_normal(784)
-    gan = _gan(_linear_critic(w), gradient_penalty="r1", penalty_weight=2.0)
     real = tf.random.normal((5, 28, 28, 1))
-    assert float(gan.penalty(real, real)) == pytest.approx(0.5 * 2.0 * np.sum(w**2), rel=1e-4)
-    # a non-linear critic: D(x) = sum(x^2), so grad = 2x and R1 = weight/2 * mean ||2x||^2
+    assert _penalty("r1", _linear_critic(w), real, real) == pytest.approx(0.5 * np.sum(w**2), rel=1e-4)
+    # a non-linear critic: D(x) = sum(x^2), so grad = 2x and R1 = 1/2 * mean ||2x||^2
     square = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(
         lambda x: tf.reduce_sum(tf.square(x), axis=[1, 2, 3])[:, None])])
-    gan = _gan(square, gradient_penalty="r1", penalty_weight=1.0)
     expected = 0.5 * np.mean(np.sum((2 * real.numpy().reshape(5, -1)) ** 2, axis=1))
-    assert float(gan.penalty(real, real)) == pytest.approx(expected, rel=1e-4)
+    assert _penalty("r1", square, real, real) == pytest.approx(expected, rel=1e-4)
 
 
-@pytest.mark.parametrize("loss", training.LOSSES)
+def test_the_penalty_is_weighted_into_the_discriminator_loss():
+    w = np.random.default_rng(0).standard_normal(784)
+    gan = training.make_gan(models.dcgan_generator(8, 8), _linear_critic(w), cls=variants.VariantGAN,
+                            loss="wasserstein", penalty="r1", penalty_weight=3.0, lr=0.0)
+    out = gan.forward(tf.random.normal((4, 28, 28, 1)))
+    assert float(out["penalty"]) == pytest.approx(3.0 * 0.5 * np.sum(w**2), rel=1e-4)
+
+
+@pytest.mark.parametrize("loss", variants.LOSSES)
 def test_losses_match_their_formulas(loss):
-    gan = _gan(_linear_critic(np.zeros(784)), loss=loss)
     r = tf.constant([[0.3], [-1.2], [2.0]])
     f = tf.constant([[-0.5], [1.5], [0.1]])
-    d, g = (float(v) for v in gan.losses_from_logits(r, f))
+    d, g = (float(v) for v in variants.gan_losses(loss, r, f))
     sp = lambda v: np.log1p(np.exp(v))
     rn, fn = r.numpy(), f.numpy()
     expected = {
@@ -82,17 +87,18 @@ def test_losses_match_their_formulas(loss):
 
 def test_bad_options_are_clear_errors():
     critic = _linear_critic(np.zeros(784))
-    for kw, match in [({"loss": "least_squares"}, "loss must be"), ({"gradient_penalty": "gp"}, "gradient_penalty"),
+    for kw, match in [({"loss": "least_squares"}, "loss must be"), ({"penalty": "gp"}, "penalty must be"),
                       ({"d_steps": 0}, "d_steps"), ({"loss": "hinge", "label_smoothing": 0.1}, "cross-entropy"),
-                      ({"penalty_weight": -1.0, "gradient_penalty": "r1"}, "penalty_weight")]:
+                      ({"penalty_weight": -1.0, "penalty": "r1"}, "penalty_weight")]:
         with pytest.raises(ValueError, match=match):
-            _gan(critic, **kw)
+            variants.VariantGAN(models.dcgan_generator(8, 8), critic, **kw)
 
 
 def test_d_steps_makes_that_many_critic_updates_per_generator_update():
     x = np.random.default_rng(0).integers(0, 256, (200, 28, 28), dtype=np.uint8)
     gan = training.make_gan(models.dcgan_generator(8, 8), models.dcgan_discriminator(8, spectral_norm=True),
-                            loss="wasserstein", gradient_penalty="wgan-gp", d_steps=5, steps_per_execution=2)
+                            cls=variants.VariantGAN, loss="wasserstein", penalty="wgan-gp", d_steps=5,
+                            steps_per_execution=2)
     training.fit_steps(gan, data.make_dataset(x, batch_size=5 * 8).repeat(), 6, log_every=3, verbose=0)
     assert int(gan.g_optimizer.iterations.numpy()) == 6
     assert int(gan.d_optimizer.iterations.numpy()) == 30
@@ -101,7 +107,7 @@ def test_d_steps_makes_that_many_critic_updates_per_generator_update():
 def test_spectral_norm_keeps_the_largest_singular_value_near_one():
     x = np.random.default_rng(0).integers(0, 256, (256, 28, 28), dtype=np.uint8)
     disc = models.dcgan_discriminator(8, spectral_norm=True)
-    gan = training.make_gan(models.dcgan_generator(8, 8), disc, lr=1e-2, loss="hinge")
+    gan = training.make_gan(models.dcgan_generator(8, 8), disc, lr=1e-2, cls=variants.VariantGAN, loss="hinge")
     training.fit_steps(gan, data.make_dataset(x, batch_size=32).repeat(), 40, log_every=40, verbose=0)
     for wrapper in [l for l in disc.layers if isinstance(l, keras.layers.SpectralNormalization)]:
         kernel = wrapper.layer.kernel.numpy()
@@ -163,7 +169,7 @@ def test_cli_trains_a_wgan_gp_and_resumes(tmp_path):
     from helpers import experiments
     model, _ = experiments.build({**cfg, "spectral_norm": False})  # a penalty: the critic has no batch norm
     assert not any(isinstance(l, keras.layers.BatchNormalization) for l in model.discriminator.layers)
-    with pytest.raises(SystemExit, match="apply to the GAN"):
+    with pytest.raises(SystemExit, match="d_steps applies to dcgan, toy, not to vae"):
         cli.main(["train", "vae", "--out", str(tmp_path / "v"), "--d-steps", "2"])
 
 
@@ -173,14 +179,14 @@ def test_every_loss_and_penalty_trains_under_mirrored_strategy():
         import numpy as np, tensorflow as tf, keras
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from helpers import data, models, training
+        from helpers import data, models, training, variants
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         x = np.random.default_rng(0).integers(0, 256, (128, 28, 28), dtype=np.uint8)
-        for loss in training.LOSSES:
-            for penalty in training.PENALTIES:
+        for loss in variants.LOSSES:
+            for penalty in (None, *variants.PENALTIES):
                 with strategy.scope():
                     gan = training.make_gan(models.dcgan_generator(8, 4), models.dcgan_discriminator(4),
-                                            loss=loss, gradient_penalty=penalty, d_steps=2)
+                                            cls=variants.VariantGAN, loss=loss, penalty=penalty, d_steps=2)
                 h = gan.fit(data.make_dataset(x, batch_size=32), epochs=1, shuffle=False, verbose=0).history
                 assert all(np.isfinite(v[-1]) for v in h.values()), (loss, penalty, h)
                 assert int(gan.d_optimizer.iterations.numpy()) == 2 * int(gan.g_optimizer.iterations.numpy())
@@ -214,22 +220,27 @@ def test_toy_runs_are_cached_scored_by_mode_coverage_and_resume(tmp_path, monkey
     assert experiments.run(cfg, cache=str(tmp_path))["cached"]
 
 
-def test_toy_and_gan_settings_are_validated_and_old_keys_kept():
+def test_toy_and_gan_settings_are_validated_once_and_pick_their_model():
     from helpers import experiments
 
     with pytest.raises(ValueError, match="data must be one of"):
         experiments.config("toy", data="spiral")
     with pytest.raises(ValueError, match="label_smoothing applies to the cross-entropy"):
         experiments.config("toy", loss="hinge", label_smoothing=0.1)
-    with pytest.raises(ValueError, match="unknown setting"):
+    with pytest.raises(ValueError, match="train_size applies to"):
         experiments.config("toy", train_size=100)
-    # a setting added later (label smoothing) leaves the keys of runs cached before it unchanged
+    with pytest.raises(ValueError, match="unknown setting"):
+        experiments.config("toy", trainsize=100)
+    with pytest.raises(ValueError, match="one idea to the plain GAN at a time"):
+        experiments.config("dcgan", augment="cutout", loss="hinge")
+    # a setting at its default is the default: the same run
     plain = experiments.config("dcgan")
-    assert "label_smoothing" not in plain
     assert experiments.key(experiments.config("dcgan", label_smoothing=0.0)) == experiments.key(plain)
-    assert experiments.config("dcgan", label_smoothing=0.1)["label_smoothing"] == 0.1
+    assert type(experiments.build(experiments.config("dcgan", width=8))[0]) is training.GAN
     model, _ = experiments.build(experiments.config("dcgan", label_smoothing=0.1, width=8))
-    assert model.label_smoothing == pytest.approx(0.1)
+    assert isinstance(model, variants.VariantGAN) and model.label_smoothing == pytest.approx(0.1)
+    assert isinstance(experiments.build(experiments.config("dcgan", augment="cutout", width=8))[0],
+                      variants.AugmentedGAN)
 
 
 def test_a_diverging_toy_run_is_stopped_with_a_message(tmp_path):

@@ -1,4 +1,4 @@
-"""The self-conditioned DCGAN (the recipe of the hands-on GAN chapter): k-means clusters of the training
+"""The self-conditioned DCGAN (chapter 9, `train dcgan --clusters 50`): k-means clusters of the training
 pixels play the labels of a conditional DCGAN, and its sampler takes noise only."""
 import numpy as np
 import pytest
@@ -25,13 +25,11 @@ def test_cluster_choice_follows_the_shares_and_passes_the_noise_through():
     np.testing.assert_array_equal(np.asarray(z), noise[:, 1:])
 
 
-def test_config_keeps_plain_dcgan_keys_and_checks_clusters():
-    plain = experiments.config("dcgan", clusters=0)
-    assert "clusters" not in plain
-    assert experiments.config("dcgan")["clusters"] >= 2  # the recipe self-conditions
-    with pytest.raises(ValueError, match="clusters"):
+def test_config_checks_clusters_and_the_recipe_is_the_plain_dcgan():
+    assert experiments.config("dcgan")["clusters"] == 0  # `train dcgan` trains chapter 3's plain DCGAN
+    with pytest.raises(ValueError, match="clusters is 0 or at least 2"):
         experiments.config("dcgan", clusters=1)
-    with pytest.raises(ValueError, match="clusters"):  # a cgan has its labels: unknown setting
+    with pytest.raises(ValueError, match="clusters applies to dcgan, not to cgan"):  # a cgan has its labels
         experiments.config("cgan", clusters=10)
 
 

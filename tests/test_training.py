@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import __main__ as cli
-from helpers import callbacks, data, models, training
+from helpers import callbacks, data, models, runtime, training, variants
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +61,11 @@ def test_gan_trains_both_players_and_moves_toward_the_data(mnist):
     assert dist_after < 0.5 * dist_before  # the mean sample has moved toward the mean digit (0.74 -> 0.15)
 
 
-def test_gan_compile_rejects_bad_options():
+def test_variant_gan_rejects_bad_options():
     with pytest.raises(ValueError, match="loss must be"):
-        _gan(loss="least_squares")
+        _gan(cls=variants.VariantGAN, loss="least_squares")
     with pytest.raises(ValueError, match="label_smoothing"):
-        _gan(label_smoothing=0.7)
+        _gan(cls=variants.VariantGAN, label_smoothing=0.7)
 
 
 def _constant_critic(logit: float):
@@ -80,7 +80,9 @@ def test_gan_losses_match_their_closed_forms(g_loss, smoothing):
     """With D(x) = sigmoid(c) for every image, one step's logged losses are known exactly:
     d_loss = BCE(1 - s, c) + BCE(0, c); g_loss = softplus(-c) (non-saturating) or -softplus(c) (saturating)."""
     c = 0.7
-    gan = training.make_gan(models.dcgan_generator(8, 8), _constant_critic(c), loss=g_loss, label_smoothing=smoothing)
+    variant = {} if (g_loss, smoothing) == ("non_saturating", 0.0) else dict(
+        cls=variants.VariantGAN, loss=g_loss, label_smoothing=smoothing)  # chapter 3's GAN, or chapter 8's
+    gan = training.make_gan(models.dcgan_generator(8, 8), _constant_critic(c), **variant)
     x = np.zeros((32, 28, 28), np.uint8)
     logs = gan.fit(data.make_dataset(x, batch_size=32), epochs=1, shuffle=False, verbose=0).history
     softplus = lambda v: np.log1p(np.exp(v))
@@ -147,7 +149,8 @@ def _state(folder):
     cfg = json.load(open(os.path.join(folder, "config.json")))
     model, _ = experiments.build(cfg)
     step = callbacks.restore(model, os.path.join(folder, "checkpoint"))
-    return step, [v.numpy() for v in callbacks.state_variables(model)]
+    optimizers = [opt for opt, _ in model.optimizer_pairs()]
+    return step, [v.numpy() for v in [*model.variables, *(v for opt in optimizers for v in opt.variables)]]
 
 
 @pytest.mark.parametrize("kind, losses", [("dcgan", {"d_loss", "g_loss"}), ("vae", {"neg_elbo", "val_neg_elbo"}),
@@ -224,10 +227,11 @@ def test_cli_resume_errors_and_nothing_to_do(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "dcgan", "--out", "x", "--steps", "0"], "--steps: must be at least 1"),
-    (["train", "dcgan", "--out", "x", "--batch-size", "0"], "--batch-size: must be at least 1"),
-    (["train", "dcgan", "--out", "x", "--log-every", "-5"], "--log-every: must be at least 1"),
-    (["train", "dcgan", "--out", "x", "--lr", "0"], "--lr: must be positive"),
+    (["train", "dcgan", "--out", "x", "--steps", "0"], "steps must be at least 1, got 0"),
+    (["train", "dcgan", "--out", "x", "--batch-size", "0"], "batch_size must be at least 1"),
+    (["train", "dcgan", "--out", "x", "--log-every", "-5"], "log_every must be at least 1"),
+    (["train", "dcgan", "--out", "x", "--lr", "0"], "lr must be positive"),
+    (["train", "dcgan", "--out", "x", "--steps", "ten"], "--steps: could not read 'ten'"),
     (["sample", "x", "--out", "y.npy", "--n", "0"], "--n: must be at least 1"),
 ])
 def test_cli_rejects_non_positive_numbers(capsys, argv, message):
@@ -240,7 +244,9 @@ def test_cli_help_lists_defaults_files_and_exit_codes(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "-h"])
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    for needle in ("(smoke): cgan 20 / cvae 20 / dcgan 20 / vae 20", "default: cgan 128 / cvae 64 / dcgan 128 / vae 64",
+    steps = " / ".join(f"{k} {training.RECIPES[k]['steps'][runtime.budget()]}" for k in sorted(training.RECIPES))
+    for needle in (f"({runtime.budget()}): {steps}", "default: cgan 128 / cvae 64 / dcgan 128 / toy 256 / vae 64",
+                   "dcgan, toy only: the GAN loss", "--train-size",
                    "config.json", "checkpoint/",
                    "generator.keras", "exit codes",
                    "130 interrupted"):
@@ -314,7 +320,7 @@ def test_two_replicas_draw_their_own_noise_and_step_like_one_device():
         import numpy as np, tensorflow as tf, keras
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from helpers import callbacks, data, models, training
+        from helpers import callbacks, data, models, runtime, training, variants
         two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         one = tf.distribute.OneDeviceStrategy("/cpu:0")
         with two.scope():
@@ -323,7 +329,7 @@ def test_two_replicas_draw_their_own_noise_and_step_like_one_device():
         draws = {
             "gan z": two.run(tf.function(lambda: gan.noise(4))),
             "vae eps": two.run(tf.function(lambda: vae.sample_z(tf.zeros((4, 4)), tf.zeros((4, 4))))),
-            "translation": two.run(tf.function(lambda: training.translate(
+            "translation": two.run(tf.function(lambda: variants.translate(
                 tf.reshape(tf.range(4 * 28 * 28, dtype=tf.float32), (4, 28, 28, 1)), 4, -1.0, gan.seed_generator))),
         }
         for name, d in draws.items():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import callbacks, data, models, training
+from helpers import callbacks, data, models, training, variants
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_bernoulli_nll_is_the_summed_cross_entropy():
 def test_vae_builders_and_bad_pairing():
     enc, dec = models.vae_encoder(8, 8), models.vae_decoder(8, 8)
     assert enc.output_shape == (None, 16) and dec.output_shape == (None, 28, 28, 1)
-    with pytest.raises(ValueError, match="2 \\* latent_dim"):
+    with pytest.raises(ValueError, match="2 \\* z_dim"):
         training.VAE(models.vae_encoder(4, 8), dec)
     with pytest.raises(ValueError, match="beta"):
         training.VAE(enc, dec, beta=-1)
@@ -138,7 +138,7 @@ def test_fitted_mixture_prior_follows_the_codes(mnist):
     (x, _), _ = mnist
     vae = training.make_vae(models.vae_encoder(4, 8), models.vae_decoder(4, 8), seed=0)
     training.fit_steps(vae, data.make_dataset(x, batch_size=64, scale="unit").repeat(), 40, log_every=40, verbose=0)
-    prior = training.fit_mixture_prior(vae, x[:1000], components=5)
+    prior = variants.fit_mixture_prior(vae, x[:1000], components=5)
     codes = vae.encode(x[:1000, ..., None].astype("float32") / 255)[0].numpy()
     z = prior(np.random.default_rng(1).standard_normal((50_000, 5)).astype("float32")).numpy()
     assert np.all(np.abs(z.mean(0) - codes.mean(0)) < 0.05 + 0.1 * codes.std(0)), (z.mean(0), codes.mean(0))

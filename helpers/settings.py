@@ -1,0 +1,142 @@
+"""The settings of a run, declared once: name, default, which models take it, how it is read from text and
+checked. :func:`helpers.experiments.config` builds and validates a run's configuration from them, the
+command line (``python -m helpers train``) derives its flags from them, and the cache key hashes them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import data, runtime, training, variants
+
+GANS, VAES, CONDITIONAL = ("dcgan", "cgan", "toy"), ("vae", "cvae"), ("cgan", "cvae")
+IMAGES = ("dcgan", "cgan", "vae", "cvae")
+KINDS = IMAGES + ("toy",)
+POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def _pair(text: str, first):
+    parts = str(text).split(":")
+    if len(parts) != 2:
+        raise ValueError(f"takes two values separated by ':', got {text!r}")
+    return [first(parts[0]), float(parts[1]) if first is str else int(parts[1])]
+
+
+def _shares(text: str):
+    return [float(v) for v in str(text).split(",")]
+
+
+def _flag(text: str) -> bool:
+    return str(text).lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: object  # a value, or "recipe" (the recipe of the kind, e.g. its steps for the budget)
+    kinds: tuple
+    help: str
+    parse: object = str  # text -> value (the command line)
+    check: object = None  # value -> error text, or None when the value is fine
+    choices: tuple | None = None
+    cli: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def _at_least(n):
+    return lambda v: None if v is None or v >= n else f"must be at least {n}"
+
+
+def _positive(v):
+    return None if v is None or v > 0 else "must be positive"
+
+
+def _between(lo, hi):
+    return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}"
+
+
+SETTINGS = [
+    Setting("steps", "recipe", KINDS, "train until this step", int, _at_least(1)),
+    Setting("batch_size", "recipe", KINDS, "images (points) per step", int, _at_least(1)),
+    Setting("log_every", "recipe", KINDS, "steps between log rows, checkpoints and sample grids", int, _at_least(1)),
+    Setting("seed", 0, KINDS, "seed of the weights, noise and data order", int),
+    Setting("z_dim", "recipe", KINDS, "size of the noise / latent code", int, _at_least(1)),
+    Setting("width", "recipe", KINDS, "network width", int, _at_least(1)),
+    Setting("lr", "recipe", KINDS, "learning rate", float, _positive),
+    Setting("policy", "recipe", KINDS, "precision policy (default: the recipe's, else the device's)", str,
+            choices=POLICIES),
+    Setting("jit_compile", "recipe", KINDS, "compile with XLA (default: the device's choice)", _flag, cli=False),
+    Setting("prior", "recipe", ("vae",), "sample codes from N(0, I) or from a Gaussian mixture fitted to the "
+            "training digits' codes after training (chapter 5)", str, choices=("normal", "mixture")),
+    Setting("augment", "", ("dcgan",), "differentiable augmentation of all the discriminator sees, e.g. "
+            "translation,cutout (chapter 7)", lambda t: ",".join(variants.parse_augment(t))),
+    Setting("loss", "non_saturating", ("dcgan", "toy"), "the GAN loss (chapter 8)", str, choices=variants.LOSSES),
+    Setting("penalty", None, ("dcgan", "toy"), "a gradient penalty on the discriminator, which then has no batch "
+            "norm (chapter 8)", str, choices=variants.PENALTIES),
+    Setting("penalty_weight", 10.0, ("dcgan", "toy"), "weight of the penalty", float, _at_least(0)),
+    Setting("d_steps", 1, ("dcgan", "toy"), "discriminator updates per generator update, each on its own batch",
+            int, _at_least(1)),
+    Setting("label_smoothing", 0.0, ("dcgan", "toy"), "one-sided label smoothing: real targets 1 - s", float,
+            lambda v: None if 0 <= v < 0.5 else "must be in [0, 0.5)"),
+    Setting("spectral_norm", False, ("dcgan", "toy"), "spectral normalisation in the discriminator (and no batch "
+            "norm there)", _flag),
+    Setting("d_lr", None, ("dcgan", "toy"), "the discriminator's learning rate (default: lr)", float, _positive),
+    Setting("g_lr", None, ("dcgan", "toy"), "the generator's learning rate (default: lr)", float, _positive),
+    Setting("beta_1", 0.5, ("dcgan", "cgan", "toy"), "Adam's beta_1 for both players", float, _between(0, 1)),
+    Setting("beta_2", 0.999, ("dcgan", "cgan", "toy"), "Adam's beta_2 for both players", float, _between(0, 1)),
+    Setting("clipnorm", None, ("dcgan", "toy"), "clip each gradient tensor's norm to this value", float,
+            _positive),
+    Setting("clusters", 0, ("dcgan",), "self-conditioning on K k-means clusters of the training pixels "
+            "(chapter 9; 0: the plain DCGAN)", int, lambda v: None if v == 0 or v >= 2 else "is 0 or at least 2"),
+    Setting("train_size", None, IMAGES, "train on N images, stratified by class (default: all)", int, _at_least(1)),
+    Setting("imbalance", None, IMAGES, "keep these fractions of each class: ten comma-separated values", _shares,
+            lambda v: None if len(v) == 10 and all(0 <= s <= 1 for s in v) else "takes 10 fractions in [0, 1]"),
+    Setting("duplicate", None, IMAGES, "repeat one training image: INDEX:COPIES", lambda t: _pair(t, int)),
+    Setting("corrupt", None, IMAGES, "corrupt the training images: KIND:LEVEL, KIND one of "
+            + ", ".join(data.CORRUPTIONS), lambda t: _pair(t, str),
+            lambda v: None if v[0] in data.CORRUPTIONS else f"kind must be one of {', '.join(data.CORRUPTIONS)}"),
+    Setting("canary", 0, IMAGES, "add COPIES copies of chapter 10's marked training digit", int, _at_least(0)),
+    Setting("label_noise", 0.0, CONDITIONAL, "replace this fraction of the labels by random classes", float,
+            _between(0, 1)),
+    Setting("data", "ring", ("toy",), "the toy mixture", str, choices=tuple(data.TOYS)),
+    Setting("points", 10_000, ("toy",), "points in the toy training set", int, _at_least(1)),
+    Setting("depth", 2, ("toy",), "hidden layers of the toy MLPs", int, _at_least(1)),
+]
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def default(setting: Setting, kind: str):
+    """The value a run of ``kind`` takes when ``setting`` is not given."""
+    if setting.default != "recipe":
+        return setting.default
+    recipe = training.RECIPES[kind]
+    if setting.name == "steps":
+        return recipe["steps"][runtime.budget()]
+    if setting.name in ("policy", "jit_compile") and setting.name not in recipe:
+        return runtime.device_choices()[setting.name]
+    return recipe.get(setting.name, "normal" if setting.name == "prior" else None)
+
+
+def validate(kind: str, values: dict) -> dict:
+    """The whole configuration of a run of ``kind``: every setting that applies to it, at ``values`` where
+    given, else at its default; a setting that does not apply, an unknown name or a bad value is a
+    ``ValueError`` that says which and why."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(KINDS)}")
+    given = {k: v for k, v in values.items() if v is not None}
+    unknown = sorted(set(given) - set(BY_NAME))
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown}; known: {sorted(BY_NAME)}")
+    cfg = {"kind": kind}
+    for s in SETTINGS:
+        if kind not in s.kinds:
+            if s.name in given:
+                raise ValueError(f"{s.name} applies to {', '.join(s.kinds)}, not to {kind}")
+            continue
+        value = given.get(s.name, default(s, kind))
+        if value is not None and s.choices and value not in s.choices:
+            raise ValueError(f"{s.name} must be one of {', '.join(map(str, s.choices))}, got {value!r}")
+        problem = s.check(value) if (s.check and value is not None) else None
+        if problem:
+            raise ValueError(f"{s.name} {problem}, got {value!r}")
+        cfg[s.name] = value
+    return cfg

@@ -1,0 +1,273 @@
+"""One idea each on top of the plain GAN and VAE of :mod:`helpers.training`, printed by the chapter that
+teaches it: the fitted mixture prior (chapter 5), differentiable augmentation (chapter 7), other GAN
+losses, gradient penalties and several discriminator steps (chapter 8), and class-conditional models,
+with self-conditioning on clusters (chapter 9).
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import data
+from .training import (GAN, NUM_CLASSES, VAE, bce, bernoulli_nll, gaussian_kl, judged, replica_seed,
+                       uniform_integers, update)
+
+
+# ------------------------------------------------------------------------- chapter 5: a fitted prior
+def fit_mixture_prior(vae, images, components: int = 10, seed: int = 0):
+    """Ex-post density estimation (Ghosh et al. 2020): a Gaussian mixture with full covariances
+    (scikit-learn) fitted to the encoder means of the training ``images`` (uint8 ``(N, 28, 28)``), as a
+    :class:`helpers.models.MixturePrior` layer that turns N(0, I) noise into codes where the encoder puts
+    digits. Introduced in chapter 5."""
+    from sklearn.mixture import GaussianMixture
+
+    from . import models
+
+    ds = data.make_dataset(images, batch_size=500, scale=vae.scale, shuffle=False, drop_remainder=False)
+    means = np.concatenate([vae.encode(x)[0].numpy() for x in ds]).astype(np.float64)
+    gmm = GaussianMixture(components, covariance_type="full", random_state=seed, reg_covar=1e-4).fit(means)
+    return models.MixturePrior(gmm.weights_, gmm.means_, np.linalg.cholesky(gmm.covariances_), name="mixture_prior")
+
+
+# ----------------------------------------------------------------- chapter 7: augmentation (DiffAugment)
+AUGMENTATIONS = ("translation", "cutout")
+
+
+def parse_augment(augment) -> tuple[str, ...]:
+    """``"translation,cutout"`` (or a list, or ``None`` / ``""`` for none) -> a validated tuple."""
+    names = [a.strip() for a in (augment.split(",") if isinstance(augment, str) else augment or ()) if a.strip()]
+    for name in names:
+        if name not in AUGMENTATIONS:
+            hint = (" Flips and colour changes are left out on purpose: digits are not mirror-symmetric "
+                    "and are grey." if name in ("flip", "color", "colour", "brightness") else "")
+            raise ValueError(f"unknown augmentation {name!r}; choose from {', '.join(AUGMENTATIONS)}.{hint}")
+    return tuple(dict.fromkeys(names))
+
+
+def translate(x, max_shift: int, fill, seed):
+    """Shift each image of a ``(B, H, W, C)`` batch by its own random whole number of pixels in
+    ``[-max_shift, max_shift]`` along each axis, filling the uncovered border with ``fill``.
+    Differentiable in ``x`` (a gather and a select). Introduced in chapter 7."""
+    b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+    shifts = uniform_integers((b, 2), -max_shift, max_shift + 1, seed)
+    rows = tf.range(h)[None, :] - shifts[:, :1]  # source row of every output row, per image
+    cols = tf.range(w)[None, :] - shifts[:, 1:]
+    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
+    x = tf.gather(x, tf.clip_by_value(rows, 0, h - 1), axis=1, batch_dims=1)
+    x = tf.gather(x, tf.clip_by_value(cols, 0, w - 1), axis=2, batch_dims=1)
+    return tf.where(inside[..., None], x, tf.cast(fill, x.dtype))
+
+
+def cutout(x, size: int, fill, seed):
+    """Set one ``size`` x ``size`` square per image, centred at a random pixel (it may hang over the
+    edge), to ``fill``. Differentiable in ``x``. Introduced in chapter 7."""
+    b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+    centre = uniform_integers((b, 2), 0, 2**30, seed) % tf.stack([h, w])
+    top, left = centre[:, :1] - size // 2, centre[:, 1:] - size // 2
+    r, c = tf.range(h)[None, :], tf.range(w)[None, :]
+    hole = ((r >= top) & (r < top + size))[:, :, None] & ((c >= left) & (c < left + size))[:, None, :]
+    return tf.where(hole[..., None], tf.cast(fill, x.dtype), x)
+
+
+def diff_augment(x, policy, fill, seed):
+    """Differentiable augmentation (Zhao et al. 2020): ``translation`` shifts by up to 1/8 of the side,
+    ``cutout`` blanks a square of half the side, as in the paper; ``fill`` is the background (black) in
+    the model's pixel scale. Introduced in chapter 7."""
+    side = x.shape[1]
+    for name in policy:
+        x = translate(x, int(side / 8 + 0.5), fill, seed) if name == "translation" else \
+            cutout(x, int(side / 2 + 0.5), fill, seed)
+    return x
+
+
+class AugmentedGAN(GAN):
+    """Chapter 7: every image the discriminator sees, real and fake, passes through the same kind of
+    random, differentiable transformation (:func:`diff_augment`), so the generator still gets gradients
+    and the discriminator cannot memorise the few real images it has."""
+
+    def __init__(self, generator, discriminator, augment="translation,cutout", seed=0, **kwargs):
+        super().__init__(generator, discriminator, seed=seed, **kwargs)
+        self.augment = parse_augment(augment)
+
+    def forward(self, real):
+        fake = self.generator(self.noise(tf.shape(real)[0]), training=True)
+        real = diff_augment(real, self.augment, -1.0, self.seed_generator)  # -1 is black in [-1, 1]
+        fake = diff_augment(fake, self.augment, -1.0, self.seed_generator)
+        real_logits = self.discriminator(real, training=True)
+        fake_logits = self.discriminator(fake, training=True)
+        d_loss = bce(1.0, real_logits) + bce(0.0, fake_logits)
+        g_loss = bce(1.0, fake_logits)
+        return {"d_loss": d_loss, "g_loss": g_loss, **judged(real_logits, fake_logits)}
+
+
+# ------------------------------------------------------------ chapter 8: losses, penalties, d_steps
+def gan_losses(kind: str, real_logits, fake_logits, label_smoothing: float = 0.0):
+    """``(d_loss, g_loss)`` of the GAN loss ``kind`` from the discriminator's logits:
+    ``non_saturating`` (chapter 3), ``saturating`` (the minimax form, G minimises log(1 - D(G(z)))),
+    ``wasserstein`` (Arjovsky et al. 2017; D is a critic that needs a Lipschitz constraint) and
+    ``hinge`` (Miyato et al. 2018). ``label_smoothing`` (one-sided) makes the real target 1 - s.
+    Introduced in chapter 8."""
+    real_logits, fake_logits = tf.cast(real_logits, tf.float32), tf.cast(fake_logits, tf.float32)
+    if kind in ("non_saturating", "saturating"):
+        d_loss = bce(1.0 - label_smoothing, real_logits) + bce(0.0, fake_logits)
+        g_loss = bce(1.0, fake_logits) if kind == "non_saturating" else -bce(0.0, fake_logits)
+        return d_loss, g_loss
+    if kind == "wasserstein":
+        return tf.reduce_mean(fake_logits) - tf.reduce_mean(real_logits), -tf.reduce_mean(fake_logits)
+    if kind == "hinge":
+        d_loss = tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_logits))
+        return d_loss, -tf.reduce_mean(fake_logits)
+    raise ValueError(f"unknown GAN loss {kind!r}; choose one of {', '.join(LOSSES)}")
+
+
+LOSSES = ("non_saturating", "saturating", "wasserstein", "hinge")
+PENALTIES = ("wgan-gp", "r1")
+
+
+def input_gradient(discriminator, x):
+    """The gradient of sum D(x) with respect to the images ``x``, float32, one row per image."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(tf.cast(discriminator(x, training=True), tf.float32))
+    return tf.reshape(tape.gradient(total, x), [tf.shape(x)[0], -1])
+
+
+def gradient_penalty(kind: str, discriminator, real, fake, seed):
+    """``wgan-gp`` (Gulrajani et al. 2017): mean((||grad D(x_hat)|| - 1)^2) at random points x_hat between
+    real and fake images; ``r1`` (Mescheder et al. 2018): mean(||grad D(x)||^2) / 2 on the real images.
+    Unweighted. Introduced in chapter 8."""
+    real = tf.cast(real, tf.float32)
+    if kind == "r1":
+        return 0.5 * tf.reduce_mean(tf.reduce_sum(tf.square(input_gradient(discriminator, real)), axis=1))
+    u = tf.random.stateless_uniform([tf.shape(real)[0], 1, 1, 1][: len(real.shape)], seed=seed)
+    x_hat = u * real + (1.0 - u) * tf.cast(fake, tf.float32)
+    norm = tf.sqrt(tf.reduce_sum(tf.square(input_gradient(discriminator, x_hat)), axis=1) + 1e-12)
+    return tf.reduce_mean(tf.square(norm - 1.0))
+
+
+class VariantGAN(GAN):
+    """Chapter 8's levers on the plain GAN: another ``loss`` (:func:`gan_losses`), one-sided
+    ``label_smoothing``, a weighted gradient ``penalty`` (:func:`gradient_penalty`) and ``d_steps``
+    discriminator updates per generator update, each on its own real images (a batch then holds
+    ``d_steps`` sub-batches)."""
+
+    def __init__(self, generator, discriminator, loss="non_saturating", penalty=None, penalty_weight=10.0,
+                 d_steps=1, label_smoothing=0.0, seed=0, **kwargs):
+        check_variant(loss, penalty, penalty_weight, d_steps, label_smoothing)
+        self.tracked = GAN.tracked + (("penalty",) if penalty else ())
+        super().__init__(generator, discriminator, seed=seed, **kwargs)
+        self.loss_kind, self.penalty, self.penalty_weight = loss, penalty, float(penalty_weight)
+        self.d_steps, self.label_smoothing = int(d_steps), float(label_smoothing)
+
+    def forward(self, real):
+        fake = self.generator(self.noise(tf.shape(real)[0]), training=True)
+        real_logits = self.discriminator(real, training=True)
+        fake_logits = self.discriminator(fake, training=True)
+        d_loss, g_loss = gan_losses(self.loss_kind, real_logits, fake_logits, self.label_smoothing)
+        out = {"g_loss": g_loss, **judged(real_logits, fake_logits)}
+        if self.penalty:
+            seed = replica_seed(self.seed_generator)  # where between real and fake: each replica its own
+            out["penalty"] = self.penalty_weight * gradient_penalty(self.penalty, self.discriminator, real, fake, seed)
+            d_loss = d_loss + out["penalty"]
+        return {"d_loss": d_loss, **out}
+
+    def train_step(self, real):
+        batches = tf.split(real, self.d_steps) if self.d_steps > 1 else [real]
+        for batch in batches[:-1]:  # the discriminator alone, on its own real images and fresh noise
+            with tf.GradientTape() as tape:
+                d_loss = self.forward(batch)["d_loss"]
+            update(self.d_optimizer, tape, d_loss, self.discriminator.trainable_variables)
+        return super().train_step(batches[-1])  # the joint step of chapter 3
+
+
+def check_variant(loss, penalty, penalty_weight, d_steps, label_smoothing) -> None:
+    """A clear ``ValueError`` for settings :class:`VariantGAN` cannot train with."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    if penalty is not None and penalty not in PENALTIES:
+        raise ValueError(f"penalty must be one of {', '.join(PENALTIES)} (or none), got {penalty!r}")
+    if not 0.0 <= label_smoothing < 0.5:
+        raise ValueError(f"label_smoothing must be in [0, 0.5), got {label_smoothing}")
+    if label_smoothing and loss not in ("non_saturating", "saturating"):
+        raise ValueError(f"label_smoothing applies to the cross-entropy losses, not to {loss!r}")
+    if int(d_steps) < 1 or penalty_weight < 0:
+        raise ValueError(f"d_steps must be a positive integer and penalty_weight >= 0, got {d_steps}, {penalty_weight}")
+
+
+# ------------------------------------------------------------------- chapter 9: conditional models
+def class_labels(labels, n: int | None = None, num_classes: int = NUM_CLASSES):
+    """int32 class indices ``(B,)`` from integers or one-hot rows; NumPy values are checked
+    (:func:`helpers.data.check_labels`: range, shape, ``n`` of them)."""
+    if labels is None:
+        raise ValueError(f"a conditional model needs a class label per sample (integers 0 to {num_classes - 1} "
+                         f"or one-hot rows)")
+    if tf.is_tensor(labels):
+        return tf.cast(tf.argmax(labels, axis=-1) if labels.shape.rank == 2 else labels, tf.int32)
+    return tf.constant(data.check_labels(labels, num_classes, n))
+
+
+def labelled(batch):
+    """The ``(images, labels)`` of a conditional model's batch, with a clear error for unlabelled data."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise ValueError("a conditional model trains on (images, labels) batches: make_dataset(x, y, ...)")
+    return batch
+
+
+class ConditionalGAN(GAN):
+    """Chapter 9: both networks also take the class, ``[input, label]``; ``fit`` sees ``(images, labels)``
+    batches, and the fakes of a step are asked for the classes of its real images."""
+
+    def __init__(self, generator, discriminator, num_classes=NUM_CLASSES, seed=0, **kwargs):
+        super().__init__(generator, discriminator, seed=seed, **kwargs)
+        self.num_classes = int(num_classes)
+
+    def forward(self, batch):
+        real, labels = labelled(batch)
+        fake = self.generator([self.noise(tf.shape(real)[0]), labels], training=True)
+        real_logits = self.discriminator([real, labels], training=True)
+        fake_logits = self.discriminator([fake, labels], training=True)
+        d_loss = bce(1.0, real_logits) + bce(0.0, fake_logits)
+        g_loss = bce(1.0, fake_logits)
+        return {"d_loss": d_loss, "g_loss": g_loss, **judged(real_logits, fake_logits)}
+
+    def generate(self, z, labels=None):
+        """Images in [-1, 1] for codes ``z`` and the class of each (integers or one-hot rows)."""
+        labels = class_labels(labels, len(z), self.num_classes)
+        return self.generator([tf.convert_to_tensor(z), labels], training=False)
+
+    def discriminate(self, x, labels=None):
+        labels = class_labels(labels, len(x), self.num_classes)
+        logits = self.discriminator([tf.convert_to_tensor(x), labels], training=False)
+        return tf.reshape(tf.cast(logits, tf.float32), [-1])
+
+
+class ConditionalVAE(VAE):
+    """Chapter 9: encoder q(z|x, y) and decoder p(x|z, y) also take the class; ``fit`` and ``evaluate``
+    see ``(images, labels)`` batches."""
+
+    def __init__(self, encoder, decoder, num_classes=NUM_CLASSES, **kwargs):
+        super().__init__(encoder, decoder, **kwargs)
+        self.num_classes = int(num_classes)
+
+    def terms(self, batch, training=False):
+        x, labels = (tf.convert_to_tensor(t) for t in labelled(batch))
+        stats = tf.cast(self.encoder([x, labels], training=training), tf.float32)
+        mean, log_var = tf.split(stats, 2, axis=-1)
+        z = self.sample_z(mean, log_var, self.seed_generator if training else self.eval_seed_generator)
+        logits = self.decoder([z, labels], training=training)
+        return bernoulli_nll(x, logits), gaussian_kl(mean, log_var)
+
+    def encode(self, x, training=False, labels=None):
+        labels = class_labels(labels, len(x), self.num_classes)
+        stats = self.encoder([tf.convert_to_tensor(x), labels], training=training)
+        return tf.split(tf.cast(stats, tf.float32), 2, axis=-1)
+
+    def generate(self, z, labels=None):
+        labels = class_labels(labels, len(z), self.num_classes)
+        logits = self.decoder([tf.convert_to_tensor(z), labels], training=False)
+        return tf.sigmoid(tf.cast(logits, tf.float32))
+
+    def call(self, x, training=False, labels=None):
+        return self.generate(self.encode(x, training, labels)[0], labels)
+
