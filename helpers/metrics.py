@@ -78,14 +78,11 @@ def _predict(images, batch_size=500):
     return out
 
 
-def _softmax(logits) -> np.ndarray:
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return p / p.sum(axis=1, keepdims=True)
-
-
 def class_probabilities(images) -> np.ndarray:
     """Softmax class probabilities ``(N, 10)`` for uint8 images ``(N, 28, 28)``."""
-    return _softmax(_predict(images)[1])
+    from scipy.special import softmax
+
+    return softmax(_predict(images)[1], axis=1)
 
 
 def features(images) -> np.ndarray:
@@ -244,15 +241,11 @@ def inception_score(probs, splits: int = 10, seed: int = 0):
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def _pairwise_distances(x, y, chunk=2048):
-    """Euclidean distances (len(x), len(y)), in row chunks to bound memory."""
-    yy = (y * y).sum(1)
-    out = np.empty((len(x), len(y)))
-    for i in range(0, len(x), chunk):
-        xi = x[i:i + chunk]
-        d2 = (xi * xi).sum(1)[:, None] - 2 * xi @ y.T + yy[None, :]
-        out[i:i + chunk] = np.sqrt(np.clip(d2, 0, None))
-    return out
+def _pairwise_distances(x, y):
+    """Euclidean distances (len(x), len(y)) (scikit-learn)."""
+    from sklearn.metrics import pairwise_distances
+
+    return pairwise_distances(x, y)
 
 
 def _radii(x, k):
@@ -310,15 +303,14 @@ def membership_auc(member_scores, nonmember_scores) -> tuple[float, float]:
     a random member scores higher than a random non-member (ties count half; the Mann-Whitney U over
     ``m * n``), and its standard error (Hanley & McNeil 1982). 0.5 is chance, 1.0 perfect separation.
     Returns ``(auc, se)``. Introduced in the challenges chapter (membership inference)."""
-    from scipy.stats import rankdata
+    from sklearn.metrics import roc_auc_score
 
     a = np.asarray(member_scores, np.float64).reshape(-1)
     b = np.asarray(nonmember_scores, np.float64).reshape(-1)
     if len(a) < 2 or len(b) < 2 or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         raise ValueError(f"need at least two finite scores per group, got {len(a)} and {len(b)}")
     m, n = len(a), len(b)
-    ranks = rankdata(np.concatenate([a, b]))  # average ranks: ties count half
-    auc = float((ranks[:m].sum() - m * (m + 1) / 2) / (m * n))
+    auc = float(roc_auc_score(np.r_[np.ones(m), np.zeros(n)], np.r_[a, b]))  # ties count half
     q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
     var = (auc * (1 - auc) + (m - 1) * (q1 - auc ** 2) + (n - 1) * (q2 - auc ** 2)) / (m * n)
     return auc, float(np.sqrt(max(var, 0.0)))
@@ -336,10 +328,11 @@ def copy_test(sample_to_train, test_to_train) -> float:
     return float((auc - 0.5) * m * n / np.sqrt(m * n * (m + n + 1) / 12))
 
 
-def _nearest(x, y, chunk: int = 512) -> np.ndarray:
-    """For each row of x, the distance to its nearest row of y, without holding the whole (len(x), len(y))
-    matrix (60,000 training digits x 10,000 test digits would be 4.8 GB)."""
-    return np.concatenate([_pairwise_distances(x[i:i + chunk], y).min(axis=1) for i in range(0, len(x), chunk)])
+def _nearest(x, y) -> np.ndarray:
+    """For each row of x, the Euclidean distance to its nearest row of y (scikit-learn's exact search)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    return NearestNeighbors(n_neighbors=1).fit(y).kneighbors(x)[0][:, 0]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -383,7 +376,9 @@ def evaluate(fake_images, real_images=None, subset_size: int = 1000, subsets: in
         raise ValueError("pass the real reference as real_images or as real_features (not both)")
     fake_f, fake_logits = _predict(fake_images)
     real_f = _predict(real_images)[0] if real_features is None else _features(real_features, "real_features")
-    fake_p = _softmax(fake_logits)
+    from scipy.special import softmax
+
+    fake_p = softmax(fake_logits, axis=1)
     size = min(subset_size, len(fake_f), len(real_f))
     kid_mean, kid_std = kid(real_f, fake_f, subsets=subsets, subset_size=size, seed=seed)
     is_mean, is_std = inception_score(fake_p, splits=min(10, len(fake_p) // 2), seed=seed)

@@ -1,4 +1,4 @@
-"""Figures: image grids, loss curves and animations of sample grids over training (matplotlib only).
+"""Figures: image grids, diagrams, toy-data scatters and animations of sample grids over training (matplotlib only).
 
 Introduced in Chapter 1; the GAN and VAE chapters use all three.
 """
@@ -43,28 +43,6 @@ def image_grid(images, ncols: int | None = None, title: str | None = None, ax=No
     ax.set_axis_off()
     if title:
         ax.set_title(title, pad=14)
-    return ax
-
-
-def loss_curves(history, keys=None, ax=None, smooth: int = 1, xlabel: str = "epoch"):
-    """Plot training curves from a Keras ``History``, its ``.history`` dict, or any ``{name: values}``.
-
-    Introduced in Chapter 1 (training). ``smooth`` > 1 applies a running mean of that width.
-    """
-    import matplotlib.pyplot as plt
-
-    hist = getattr(history, "history", history)
-    keys = list(keys or hist.keys())
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.5))
-    for k in keys:
-        y = np.asarray(hist[k], dtype=float)
-        if smooth > 1 and len(y) >= smooth:
-            y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
-        ax.plot(np.arange(len(y)) + (smooth - 1 if smooth > 1 else 0), y, label=k)
-    ax.set_xlabel(xlabel)
-    ax.legend()
-    ax.grid(alpha=0.3)
     return ax
 
 

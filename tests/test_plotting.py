@@ -12,16 +12,13 @@ def test_tile_places_images_row_by_row():
     assert t[2, 0] == 0  # padding takes the background (minimum) value
 
 
-def test_image_grid_loss_curves_and_gif(tmp_path):
+def test_image_grid_and_gif(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
     imgs = np.random.default_rng(0).integers(0, 256, (16, 28, 28, 1), dtype=np.uint8)
     ax = plotting.image_grid(imgs, title="x")
     assert ax.get_title() == "x" and ax.images[0].get_array().shape == (4 * 29 - 1, 4 * 29 - 1)
-    ax = plotting.loss_curves({"d_loss": [3, 2, 1, 0.5], "g_loss": [1, 2, 2, 3]}, smooth=2)
-    assert [line.get_label() for line in ax.lines] == ["d_loss", "g_loss"]
-    np.testing.assert_allclose(ax.lines[0].get_ydata(), [2.5, 1.5, 0.75])
     path = tmp_path / "a.gif"
     plotting.animate_grids([imgs, imgs[::-1]], labels=["a", "b"], path=str(path))
     from PIL import Image
