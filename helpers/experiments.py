@@ -461,8 +461,7 @@ def record(cfg: dict, model, x_train, info: dict, cache: str | None = None) -> d
     a chapter that shows the training) and keep it in the cache as :func:`run` would: ``samples.npy``,
     the whole model's weights (``model.weights.h5``, read by :func:`load_model`) and ``result.json`` in
     :func:`run_dir`, the checkpoint removed. Returns the run's row (``wall_s``: the
-    training time in the run's log, across resumes). Introduced in the
-    hands-on GAN chapter, so that later chapters load the chapter's run instead of training it again."""
+    training time in the run's log, across resumes). Introduced in chapter 3, so that later chapters load the chapter's run instead of training it again."""
     folder = run_dir(cfg, cache)
     scores, samples, labels = score(model, cfg, x_train, info["sampler"], y_train=info.get("labels"))
     log = os.path.join(folder, "log.csv")  # its wall_s adds up the training time across resumes
@@ -493,8 +492,7 @@ def run_config(folder: str) -> dict:
 
 def load_model(folder: str):
     """The whole trained model of a cached run (a GAN with its discriminator, a VAE with its encoder), as
-    :func:`record` saved it, and the run's configuration: ``(model, cfg)``. Introduced in the challenges
-    chapter, whose membership inference needs the discriminator and the encoder, not only the sampler."""
+    :func:`record` saved it, and the run's configuration: ``(model, cfg)``. Introduced in chapter 10, whose membership inference needs the discriminator and the encoder, not only the sampler."""
     path = os.path.join(folder, WEIGHTS)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} does not exist: this run was cached before whole models were kept "

@@ -3,7 +3,7 @@
 precision/recall (float64, matching the reference implementations' conventions), plus InceptionV3
 features for users who can download its weights.
 
-Introduced in the hands-on GAN chapter (``03_gan_mnist``); the evaluation chapter (``06_evaluation``)
+Introduced in chapter 3 (``03_gan_mnist``); the evaluation chapter (``06_evaluation``)
 adds the distribution metrics. The classifier is trained by
 ``scripts/train_classifier.py`` on the training split of :func:`helpers.data.load_mnist` and never sees
 the test split nor any generated image, so it is independent of every generator in the book.
@@ -103,7 +103,7 @@ def recognition(images) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Distribution metrics. Introduced in the evaluation chapter (``06_evaluation``). Everything is computed
+# Distribution metrics. Introduced in chapter 6 (``06_evaluation``). Everything is computed
 # in float64 with numpy; inputs are feature matrices (N, d) or class-probability matrices (N, classes).
 def _features(x, name: str, min_rows: int = 2) -> np.ndarray:
     x = np.asarray(x)
@@ -282,7 +282,7 @@ def _embed(images, space: str) -> np.ndarray:
 def nearest_distances(queries, reference, space: str = "features") -> np.ndarray:
     """For each uint8 image of ``queries`` ``(N, 28, 28)``, the Euclidean distance to its nearest image of
     ``reference``, in ``space``: ``"features"`` (the shipped classifier's) or ``"pixels"`` (in [0, 1], so
-    a distance of 1 is one pixel going from black to white). Introduced in the challenges chapter."""
+    a distance of 1 is one pixel going from black to white). Introduced in chapter 10."""
     return _nearest(_embed(queries, space), _embed(reference, space))
 
 
@@ -293,7 +293,7 @@ def copy_distances(samples, train, test, space: str = "features"):
     training image, and for each held-out real image the same. A generator that makes new digits gives
     distances like the held-out ones; one that copies gives smaller ones (exact copies give 0).
     ``space`` is ``"features"`` (the shipped classifier's, default) or ``"pixels"`` (in [0, 1]).
-    Introduced in the data chapter."""
+    Introduced in chapter 7."""
     train_e = _embed(train, space)
     return _nearest(_embed(samples, space), train_e), _nearest(_embed(test, space), train_e)
 
@@ -302,7 +302,7 @@ def membership_auc(member_scores, nonmember_scores) -> tuple[float, float]:
     """How well a score tells two groups apart: the area under the ROC curve, i.e. the probability that
     a random member scores higher than a random non-member (ties count half; the Mann-Whitney U over
     ``m * n``), and its standard error (Hanley & McNeil 1982). 0.5 is chance, 1.0 perfect separation.
-    Returns ``(auc, se)``. Introduced in the challenges chapter (membership inference)."""
+    Returns ``(auc, se)``. Introduced in chapter 10 (membership inference)."""
     from sklearn.metrics import roc_auc_score
 
     a = np.asarray(member_scores, np.float64).reshape(-1)
@@ -395,7 +395,7 @@ def mode_coverage(samples, centres, std: float) -> dict:
     a mode is *captured* when it is the nearest centre of at least one high-quality sample. Returns
     ``{"modes": captured modes, "high_quality": share of high-quality samples, "reverse_kl": KL between
     the distribution of high-quality samples over the modes and the uniform one}`` (0 when every mode
-    gets the same share; NaN when no sample is high quality). Introduced in the instability chapter."""
+    gets the same share; NaN when no sample is high quality). Introduced in chapter 8."""
     samples, centres = np.asarray(samples, np.float64), np.asarray(centres, np.float64)
     if samples.ndim != 2 or centres.ndim != 2 or samples.shape[1] != centres.shape[1]:
         raise ValueError(f"samples (n, d) and centres (k, d) must share d; got {samples.shape} and {centres.shape}")
@@ -412,7 +412,7 @@ def mode_coverage(samples, centres, std: float) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Generated data as training data. Introduced in the applications chapter.
+# Generated data as training data. Introduced in chapter 9.
 def small_classifier(seed: int = 0):
     """A small CNN for the train-on-synthetic test (two stride-2 convolutions, 10 logits): much cheaper
     to train than the shipped classifier, and independent of it."""

@@ -1,7 +1,7 @@
 """Network builders: the article's GAN networks (as printed, and corrected), a DCGAN, and a
 convolutional VAE's encoder and decoder.
 
-Introduced in the hands-on GAN chapter (``03_gan_mnist``). Generators map ``(B, z_dim)`` noise to
+Introduced in chapter 3 (``03_gan_mnist``). Generators map ``(B, z_dim)`` noise to
 ``(B, 28, 28, 1)`` images in ``[-1, 1]`` (tanh); discriminators map images to one *logit* per image.
 The VAE builders (hands-on VAE chapter, ``05_vae_mnist``) work on images in ``[0, 1]``: the encoder maps
 them to ``2 * z_dim`` numbers (the mean and the log-variance of q(z|x)), the decoder maps ``z`` to
@@ -175,7 +175,7 @@ def _label_input():
 def cdcgan_generator(z_dim: int = 64, width: int = 64, num_classes: int = 10) -> keras.Model:
     """Class-conditional DCGAN generator: ``[z (B, z_dim), label (B,) int]`` -> images. The label is
     embedded in ``z_dim`` numbers and concatenated to the noise before the :func:`dcgan_generator` body.
-    Introduced in the applications chapter."""
+    Introduced in chapter 9."""
     z, y = keras.Input((z_dim,), name="z"), _label_input()
     code = layers.Concatenate()([z, layers.Embedding(num_classes, z_dim)(y)])
     return keras.Model([z, y], dcgan_generator(2 * z_dim, width)(code), name="cdcgan_generator")
@@ -187,7 +187,7 @@ def cdcgan_discriminator(width: int = 64, num_classes: int = 10, spectral_norm: 
     Projection Discriminator"): ``[images, label (B,) int]`` -> one logit, ``w . phi(x) + e_y . phi(x)``,
     where ``phi(x)`` are the :func:`dcgan_discriminator` features and ``e_y`` a learned embedding of the
     label. A fake that looks like a digit of another class than the one asked for is then easy to reject.
-    Introduced in the applications chapter."""
+    Introduced in chapter 9."""
     body = dcgan_discriminator(width, spectral_norm=spectral_norm, batch_norm=batch_norm)
     x, y = keras.Input(IMG_SHAPE, name="image"), _label_input()
     h = x
@@ -205,7 +205,7 @@ def _one_hot(y, num_classes):
 
 def cvae_encoder(z_dim: int = 16, width: int = 32, num_classes: int = 10) -> keras.Model:
     """Conditional VAE encoder q(z|x, y): the :func:`vae_encoder` convolutions, then the one-hot label joins
-    the features before the dense layers. Introduced in the applications chapter."""
+    the features before the dense layers. Introduced in chapter 9."""
     x, y = keras.Input(IMG_SHAPE, name="image"), _label_input()
     h = layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(x)
     h = layers.Conv2D(2 * width, 3, strides=2, padding="same", activation="relu")(h)
@@ -216,7 +216,7 @@ def cvae_encoder(z_dim: int = 16, width: int = 32, num_classes: int = 10) -> ker
 
 def cvae_decoder(z_dim: int = 16, width: int = 32, num_classes: int = 10) -> keras.Model:
     """Conditional VAE decoder p(x|z, y): the one-hot label concatenated to ``z``, then the
-    :func:`vae_decoder` body. Introduced in the applications chapter."""
+    :func:`vae_decoder` body. Introduced in chapter 9."""
     z, y = keras.Input((z_dim,), name="z"), _label_input()
     code = layers.Concatenate()([z, _one_hot(y, num_classes)])
     return keras.Model([z, y], vae_decoder(z_dim + num_classes, width)(code), name="cvae_decoder")
@@ -324,7 +324,7 @@ class ClusterChoice(layers.Layer):
     """Self-conditioning's sampler, as a deterministic map from standard normal noise: of the ``z_dim + 1``
     numbers per row, the first picks a cluster with probability equal to its share of the training set
     (through the normal CDF, as :class:`MixturePrior` picks a component), the other ``z_dim`` are the
-    generator's noise. Returns ``[z, cluster]``. Introduced in the hands-on GAN chapter."""
+    generator's noise. Returns ``[z, cluster]``. Introduced in chapter 9."""
 
     def __init__(self, shares, **kwargs):
         super().__init__(**kwargs)
@@ -347,7 +347,7 @@ def self_conditioned_sampler(generator, shares) -> keras.Model:
     """The sampler of a self-conditioned GAN (Liu et al. 2020): standard normal noise ``(B, z_dim + 1)`` in,
     images out; the first noise number picks a cluster in proportion to ``shares`` (the clusters' shares of
     the training set), and the conditional ``generator`` draws an image of that cluster. So it is sampled like
-    any unconditional generator. Introduced in the hands-on GAN chapter."""
+    any unconditional generator. Introduced in chapter 9."""
     z_dim = int(generator.inputs[0].shape[-1])
     noise = keras.Input((z_dim + 1,), name="noise")
     z, cluster = ClusterChoice(shares)(noise)

@@ -1,6 +1,6 @@
 """Figures: image grids, diagrams, toy-data scatters and animations of sample grids over training (matplotlib only).
 
-Introduced in Chapter 1; the GAN and VAE chapters use all three.
+Introduced in chapter 1; the GAN and VAE chapters use all three.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def tile(images, ncols: int | None = None, pad: int = 1) -> np.ndarray:
 def image_grid(images, ncols: int | None = None, title: str | None = None, ax=None, size: float = 4.0):
     """Show images in a grid (uint8 or float, any range) and return the matplotlib ``Axes``.
 
-    Introduced in Chapter 1.
+    Introduced in chapter 1.
     """
     import matplotlib.pyplot as plt
 
@@ -49,7 +49,7 @@ def image_grid(images, ncols: int | None = None, title: str | None = None, ax=No
 def animate_grids(grids, labels=None, path: str | None = None, fps: int = 4, ncols: int | None = None):
     """Animate a sequence of image batches (e.g. fixed-noise samples saved during training).
 
-    Introduced in Chapter 1. Writes a GIF when ``path`` ends in ``.gif``; always returns the
+    Introduced in chapter 3. Writes a GIF when ``path`` ends in ``.gif``; always returns the
     ``matplotlib.animation.FuncAnimation`` (``anim.to_jshtml()`` embeds it in a notebook).
     """
     import matplotlib.pyplot as plt
@@ -84,7 +84,7 @@ def diagram(boxes: dict, arrows, ax=None, size=(11, 3.4), title: str | None = No
     unit square; ``arrows`` lists ``(from, to, text)`` or ``(from, to, text, style)`` with ``style`` a dict
     of extra arrow properties (e.g. ``{"linestyle": "--", "connectionstyle": "arc3,rad=0.3"}``) and
     optionally ``"label_at": (x, y)`` for the text (default: just above the middle of the arrow).
-    Returns the ``Axes``. Introduced in Chapter 1."""
+    Returns the ``Axes``. Introduced in chapter 1."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -116,7 +116,7 @@ def diagram(boxes: dict, arrows, ax=None, size=(11, 3.4), title: str | None = No
 def points(samples, centres=None, std: float | None = None, ax=None, title: str | None = None, lim: float = 5.5):
     """Scatter 2-D samples (toy data) over the mixture's ``centres``, each drawn with a circle of 3 ``std``
     (the radius within which a sample counts as high quality, :func:`helpers.metrics.mode_coverage`).
-    Returns the ``Axes``. Introduced in the instability chapter."""
+    Returns the ``Axes``. Introduced in chapter 8."""
     import matplotlib.pyplot as plt
 
     samples = np.asarray(samples, dtype=float)

@@ -1,6 +1,6 @@
 """Device detection, seeding, the run budget and the setup banner.
 
-Introduced in the Introduction ("How to run this book"); every chapter's first cell calls :func:`setup`.
+Introduced in the introduction ("How to run this book"); every chapter's first cell calls :func:`setup`.
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def _tensorflow():
 def detect_device() -> Device:
     """Return the accelerator TensorFlow will use: the first GPU if there is one, else the CPU.
 
-    Introduced in the Introduction. ``bf16`` says whether the hardware computes in bfloat16 natively
+    Introduced in chapter 3. ``bf16`` says whether the hardware computes in bfloat16 natively
     (GPU compute capability >= 8.0; on x86 CPUs the AVX512_BF16 or AMX_BF16 instructions).
     """
     tf = _tensorflow()
@@ -115,7 +115,7 @@ def precision(policy: str):
 def seed_everything(seed: int = 0) -> None:
     """Seed Python's ``random``, NumPy and TensorFlow/Keras so that a run can be repeated.
 
-    Introduced in the Introduction. Kernels may still differ in the last bits between devices.
+    Introduced in chapter 5. Kernels may still differ in the last bits between devices.
     """
     _tensorflow()
     import keras
@@ -126,7 +126,7 @@ def seed_everything(seed: int = 0) -> None:
 def budget() -> str:
     """The budget in force: ``full`` (GPU), ``cpu`` (minutes on a laptop) or ``smoke`` (seconds, tests).
 
-    Introduced in the Introduction. The environment variable ``GENAI_BUDGET`` overrides the default,
+    Introduced in the introduction. The environment variable ``GENAI_BUDGET`` overrides the default,
     which is ``full`` when a GPU is present and ``cpu`` otherwise.
     """
     name = os.environ.get(BUDGET_ENV, "").strip().lower()
@@ -143,7 +143,7 @@ def budget() -> str:
 def pick(*, full, cpu, smoke):
     """Return the value for the budget in force, e.g. ``steps = pick(full=10_000, cpu=1_500, smoke=20)``.
 
-    Introduced in the Introduction. This is the one switch every chapter uses for its sizes.
+    Introduced in the introduction. This is the one switch every chapter uses for its sizes.
     """
     return {"full": full, "cpu": cpu, "smoke": smoke}[budget()]
 

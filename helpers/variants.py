@@ -48,7 +48,7 @@ def parse_augment(augment) -> tuple[str, ...]:
 def translate(x, max_shift: int, fill, seed):
     """Shift each image of a ``(B, H, W, C)`` batch by its own random whole number of pixels in
     ``[-max_shift, max_shift]`` along each axis, filling the uncovered border with ``fill``.
-    Differentiable in ``x`` (a gather and a select). Introduced in chapter 7."""
+    Differentiable in ``x`` (a gather and a select); part of :func:`diff_augment`."""
     b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
     shifts = uniform_integers((b, 2), -max_shift, max_shift + 1, seed)
     rows = tf.range(h)[None, :] - shifts[:, :1]  # source row of every output row, per image

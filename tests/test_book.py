@@ -50,8 +50,9 @@ def test_every_notebook_is_in_the_toc():
         assert str(nb.relative_to(BOOK)) in listed, f"{nb.name} is not in _toc.yml"
 
 
-def test_there_are_chapters():
-    assert len(NOTEBOOKS) >= 1
+def test_there_are_the_chapters_the_toc_lists():
+    chapters = [p for p in NOTEBOOKS if re.match(r"\d\d_", p.name)]
+    assert [int(p.name[:2]) for p in chapters] == list(range(1, 11)), [p.name for p in chapters]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -102,3 +103,113 @@ def test_intro_chapter_times_match_the_committed_runs():
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "chapter_times.py"), "--check"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ------------------------------------------------------------------------------------ the printed listings
+import ast
+import builtins
+import importlib
+import inspect
+import textwrap
+
+MODULES = {"tf", "np", "keras", "layers", "math", "warnings", "data"}  # modules a listing may use by name
+
+
+def _text(cell) -> str:
+    out = "".join(cell["source"])
+    for o in cell.get("outputs", []):
+        out += "".join(o.get("text", ""))
+    return out
+
+
+def listings():
+    """(notebook, cell index, dotted name) of every ``inspect.getsource(...)`` a chapter prints."""
+    for path in NOTEBOOKS:
+        for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+            if cell["cell_type"] == "code":
+                for name in re.findall(r"getsource\(([\w.]+)\)", "".join(cell["source"])):
+                    yield path, i, name
+
+
+def _resolve(dotted):
+    module, *attrs = dotted.split(".")
+    obj = importlib.import_module(f"helpers.{module}")
+    for a in attrs:
+        obj = getattr(obj, a)
+    return obj
+
+
+def _names_used(source: str) -> set[str]:
+    """Names a listing uses but does not define: free variables, and attributes of self and super()."""
+    tree = ast.parse(textwrap.dedent(source))
+    bound, used = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        if isinstance(node, ast.arg):
+            bound.add(node.arg)
+        if isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, ast.Store) else used).add(node.id)
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, (ast.Name, ast.Call)):
+            base = node.value
+            if (isinstance(base, ast.Name) and base.id == "self") or (
+                    isinstance(base, ast.Call) and getattr(base.func, "id", None) == "super"):
+                used.add(node.attr)
+    return used - bound - set(dir(builtins)) - MODULES - {"self"}
+
+
+LISTINGS = list(listings())
+
+
+def test_the_chapters_print_listings():
+    assert len(LISTINGS) >= 15 and {p.name[:2] for p, _, _ in LISTINGS} >= {"03", "04", "05", "07", "08", "09"}
+
+
+@pytest.mark.parametrize("path, index, name", LISTINGS, ids=[f"{p.name[:2]}:{n}" for p, _, n in LISTINGS])
+def test_every_listing_is_one_idea_the_reader_can_follow(path, index, name):
+    """At most 40 lines; the committed output is the code as it is now; every name it uses is defined in
+    it, is Python's, or appears in this chapter before the listing or in an earlier chapter."""
+    source = inspect.getsource(_resolve(name))
+    lines = source.rstrip("\n").splitlines()
+    assert len(lines) <= 40, f"{name} is {len(lines)} lines; a listing shows one idea in at most 40"
+    cells = json.loads(path.read_text())["cells"]
+    shown = "".join("".join(o.get("text", "")) for o in cells[index].get("outputs", []))
+    assert source.strip() in shown, f"{path.name} prints an older {name}: re-run the chapter"
+    known = "".join(_text(c) for c in cells[:index])
+    known += "".join(_text(c) for p in NOTEBOOKS if p.name[:2] < path.name[:2]
+                     for c in json.loads(p.read_text())["cells"])
+    unknown = sorted(n for n in _names_used(source) if not re.search(rf"\b{re.escape(n)}\b", known))
+    assert not unknown, f"{name} uses names the reader has not met: {unknown}"
+
+
+# ------------------------------------------------------------------ docstrings name the chapter that uses them
+def _introduced():
+    for module in ("data", "models", "training", "variants", "metrics", "plotting", "experiments", "runtime",
+                   "callbacks", "settings"):
+        mod = importlib.import_module(f"helpers.{module}")
+        for name, obj in vars(mod).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != mod.__name__:
+                continue
+            doc = inspect.getdoc(obj) or ""
+            found = re.search(r"Introduced in (chapter (\d+)|the introduction)", doc)
+            if found:
+                yield module, name, int(found.group(2)) if found.group(2) else 0
+
+
+INTRODUCED = list(_introduced())
+
+
+def test_docstrings_say_where_they_are_introduced():
+    assert len(INTRODUCED) >= 40
+
+
+@pytest.mark.parametrize("module, name, chapter", INTRODUCED, ids=[f"{m}.{n}" for m, n, _ in INTRODUCED])
+def test_the_chapter_a_docstring_names_uses_it(module, name, chapter):
+    if chapter == 0:
+        text = (BOOK / "intro.md").read_text()
+    else:
+        path = next(p for p in NOTEBOOKS if p.name.startswith(f"{chapter:02d}_"))
+        text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
+    assert re.search(rf"\b{name}\b", text), f"{module}.{name} says chapter {chapter}, which never mentions it"
