@@ -293,7 +293,7 @@ class MixturePrior(layers.Layer):
     noise: of the ``d + 1`` numbers per row, the first picks the component (through the normal CDF and
     the cumulative mixture weights), the other ``d`` are scaled by that component's Cholesky factor and
     shifted by its mean. So a sampler built on it still takes plain ``N(0, I)`` noise, like every other
-    generator in the book. Fitted by :func:`helpers.training.fit_mixture_prior` (the hands-on VAE chapter)."""
+    generator in the book. Fitted by :func:`helpers.variants.fit_mixture_prior` (chapter 5)."""
 
     def __init__(self, weights, means, scale_trils, **kwargs):
         super().__init__(**kwargs)
@@ -324,7 +324,7 @@ class ClusterChoice(layers.Layer):
     """Self-conditioning's sampler, as a deterministic map from standard normal noise: of the ``z_dim + 1``
     numbers per row, the first picks a cluster with probability equal to its share of the training set
     (through the normal CDF, as :class:`MixturePrior` picks a component), the other ``z_dim`` are the
-    generator's noise. Returns ``[z, cluster]``. Introduced in chapter 9."""
+    generator's noise. Returns ``[z, cluster]``."""
 
     def __init__(self, shares, **kwargs):
         super().__init__(**kwargs)
@@ -347,7 +347,7 @@ def self_conditioned_sampler(generator, shares) -> keras.Model:
     """The sampler of a self-conditioned GAN (Liu et al. 2020): standard normal noise ``(B, z_dim + 1)`` in,
     images out; the first noise number picks a cluster in proportion to ``shares`` (the clusters' shares of
     the training set), and the conditional ``generator`` draws an image of that cluster. So it is sampled like
-    any unconditional generator. Introduced in chapter 9."""
+    any unconditional generator."""
     z_dim = int(generator.inputs[0].shape[-1])
     noise = keras.Input((z_dim + 1,), name="noise")
     z, cluster = ClusterChoice(shares)(noise)
