@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from . import data, runtime, settings
+from . import data, runtime, settings, variants
+from .training import STEPS_PER_EXECUTION, TOY_STEPS_PER_EXECUTION
 
 # Bump when the training or scoring code changes what a cached run would contain.
 CACHE_VERSION = 3
@@ -36,7 +37,7 @@ def config(kind: str, **overrides) -> dict:
     cfg = settings.validate(kind, overrides)
     family = FAMILIES[kind]
     if "augment" in cfg:
-        cfg["augment"] = ",".join(family.module().parse_augment(cfg["augment"]))
+        cfg["augment"] = ",".join(variants.parse_augment(cfg["augment"]))
     family.check(cfg)
     cfg["scale"] = family.scale
     if kind in settings.IMAGES:
@@ -78,11 +79,6 @@ class Family:
     its samples are scored. ``conditional`` families train on (images, labels) and are asked for classes."""
 
     scale, conditional, gan = "tanh", False, True
-
-    def module(self):
-        from . import variants
-
-        return variants
 
     def check(self, cfg: dict) -> None:
         pass
@@ -143,8 +139,6 @@ class DCGAN(Family):
     self-conditioning (one idea at a time)."""
 
     def check(self, cfg):
-        from . import variants
-
         variants.check_variant(cfg["loss"], cfg["penalty"], cfg["penalty_weight"], cfg["d_steps"],
                                cfg["label_smoothing"])
         ideas = [name for name, on in (("augment", cfg.get("augment")), ("clusters", cfg.get("clusters")),
@@ -159,8 +153,6 @@ class DCGAN(Family):
 
     def options(self, cfg) -> dict:
         """The model class and its options for ``cfg``."""
-        from . import variants
-
         if cfg.get("clusters"):
             return {"cls": variants.ConditionalGAN, "num_classes": cfg["clusters"]}
         if cfg.get("augment"):
@@ -172,9 +164,9 @@ class DCGAN(Family):
     def networks(self, cfg, k):
         from . import models
 
-        options = dict(spectral_norm=cfg["spectral_norm"], batch_norm=cfg["penalty"] is None)
         if k:
             return models.cdcgan_generator(cfg["z_dim"], cfg["width"], k), models.cdcgan_discriminator(cfg["width"], k)
+        options = dict(spectral_norm=cfg["spectral_norm"], batch_norm=cfg["penalty"] is None)  # a penalty: no batch
         return models.dcgan_generator(cfg["z_dim"], cfg["width"]), models.dcgan_discriminator(cfg["width"], **options)
 
     def build(self, cfg, shares=None):
@@ -190,7 +182,7 @@ class DCGAN(Family):
             return model, models.self_conditioned_sampler(model.generator, np.full(k, 1 / k) if shares is None else shares)
         return model, model.generator
 
-    steps_per_execution = 10
+    steps_per_execution = STEPS_PER_EXECUTION
 
     def train_labels(self, cfg, x, y):
         if not cfg.get("clusters"):
@@ -200,24 +192,15 @@ class DCGAN(Family):
 
 
 class ConditionalDCGAN(DCGAN):
+    """Chapter 9's cGAN: the DCGAN's networks, told the real class of every image."""
+
     conditional = True
 
     def check(self, cfg):
         pass
 
     def options(self, cfg):
-        from . import variants
-
         return {"cls": variants.ConditionalGAN, "num_classes": 10}
-
-    def build(self, cfg, shares=None):
-        from . import models, training
-
-        model = training.make_gan(models.cdcgan_generator(cfg["z_dim"], cfg["width"]),
-                                  models.cdcgan_discriminator(cfg["width"]), seed=cfg["seed"], lr=cfg["lr"],
-                                  jit_compile=cfg["jit_compile"], beta_1=cfg["beta_1"], beta_2=cfg["beta_2"],
-                                  steps_per_execution=self.steps_per_execution, **self.options(cfg))
-        return model, model.generator
 
     def train_labels(self, cfg, x, y):
         return y, None
@@ -232,14 +215,14 @@ class VAEFamily(Family):
         self.conditional = conditional
 
     def build(self, cfg, shares=None):
-        from . import models, training, variants
+        from . import models, training
 
         if self.conditional:
             nets = models.cvae_encoder(cfg["z_dim"], cfg["width"]), models.cvae_decoder(cfg["z_dim"], cfg["width"])
         else:
             nets = models.vae_encoder(cfg["z_dim"], cfg["width"]), models.vae_decoder(cfg["z_dim"], cfg["width"])
         model = training.make_vae(*nets, seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"],
-                                  steps_per_execution=10, cls=variants.ConditionalVAE if self.conditional else None)
+                                  steps_per_execution=STEPS_PER_EXECUTION, cls=variants.ConditionalVAE if self.conditional else None)
         return model, vae_sampler(model)
 
     def held_out(self, cfg, x_test):
@@ -249,7 +232,7 @@ class VAEFamily(Family):
 
     def finish(self, model, sampler, cfg, x_train, path):
         """Fit chapter 5's mixture prior to the finished model's codes (``prior="mixture"``)."""
-        from . import models, variants
+        from . import models
 
         if cfg.get("prior") == "mixture" and not any(isinstance(l, models.MixturePrior) for l in sampler.layers):
             sampler = vae_sampler(model, variants.fit_mixture_prior(model, x_train, seed=cfg["seed"]))
@@ -269,13 +252,7 @@ class VAEFamily(Family):
 class Toy(DCGAN):
     """Chapter 8's MLP GAN on a 2-D Gaussian mixture, scored by mode coverage."""
 
-    steps_per_execution, grid_size = 50, 1000  # points per snapshot, for the figures
-
-    def check(self, cfg):
-        from . import variants
-
-        variants.check_variant(cfg["loss"], cfg["penalty"], cfg["penalty_weight"], cfg["d_steps"],
-                               cfg["label_smoothing"])
+    steps_per_execution, grid_size = TOY_STEPS_PER_EXECUTION, 1000  # grid_size: points per snapshot
 
     def networks(self, cfg, k):
         from . import models

@@ -222,14 +222,14 @@ def cvae_decoder(z_dim: int = 16, width: int = 32, num_classes: int = 10) -> ker
     return keras.Model([z, y], vae_decoder(z_dim + num_classes, width)(code), name="cvae_decoder")
 
 
-def mlp_generator(z_dim: int = 2, hidden: int = 128, depth: int = 2, out_dim: int = 2) -> keras.Sequential:
+def mlp_generator(z_dim: int = 2, width: int = 128, depth: int = 2, out_dim: int = 2) -> keras.Sequential:
     """A small MLP generator for 2-D toy data (the instability chapter): ``depth`` ReLU layers of
-    ``hidden`` units, a linear output (points are not bounded)."""
-    return keras.Sequential([keras.Input((z_dim,)), *[layers.Dense(hidden, activation="relu") for _ in range(depth)],
+    ``width`` units, a linear output (points are not bounded)."""
+    return keras.Sequential([keras.Input((z_dim,)), *[layers.Dense(width, activation="relu") for _ in range(depth)],
                              layers.Dense(out_dim, dtype="float32")], name="mlp_generator")
 
 
-def mlp_discriminator(hidden: int = 128, depth: int = 2, in_dim: int = 2,
+def mlp_discriminator(width: int = 128, depth: int = 2, in_dim: int = 2,
                       spectral_norm: bool = False) -> keras.Sequential:
     """A small MLP discriminator for 2-D toy data: ``depth`` LeakyReLU(0.2) layers, one logit out;
     ``spectral_norm=True`` wraps every dense layer in ``keras.layers.SpectralNormalization``."""
@@ -239,7 +239,7 @@ def mlp_discriminator(hidden: int = 128, depth: int = 2, in_dim: int = 2,
 
     hidden_layers = []
     for _ in range(depth):
-        hidden_layers += [dense(hidden), layers.LeakyReLU(0.2)]
+        hidden_layers += [dense(width), layers.LeakyReLU(0.2)]
     return keras.Sequential([keras.Input((in_dim,)), *hidden_layers, dense(1, dtype="float32")],
                             name="mlp_discriminator")
 

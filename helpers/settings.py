@@ -4,7 +4,7 @@ command line (``python -m helpers train``) derives its flags from them, and the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import data, runtime, training, variants
 
@@ -39,7 +39,6 @@ class Setting:
     check: object = None  # value -> error text, or None when the value is fine
     choices: tuple | None = None
     cli: bool = True
-    extra: dict = field(default_factory=dict)
 
 
 def _at_least(n):

@@ -35,7 +35,7 @@ RECIPES = {
 }
 NUM_CLASSES = 10
 STEPS_PER_EXECUTION = 10  # train steps per compiled call (fewer Python round trips; see fit_steps)
-TOY_STEPS_PER_EXECUTION = 50
+TOY_STEPS_PER_EXECUTION = 50  # the toy GAN's steps take about a millisecond
 
 
 # ------------------------------------------------------------------------ machinery the lessons call
