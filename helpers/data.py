@@ -155,7 +155,8 @@ def check_labels(labels, num_classes: int = 10, n: int | None = None) -> np.ndar
 def clusters(images, k: int, seed: int = 0) -> np.ndarray:
     """Cluster labels ``(N,)`` int32 of uint8 images ``(N, 28, 28)``: k-means with ``k`` clusters on their
     pixels (scikit-learn, one k-means++ start, seeded), no labels and no classifier involved. The
-    self-conditioned DCGAN trains on these as if they were classes (Liu et al. 2020; ``train dcgan --clusters K``)."""
+    self-conditioned DCGAN trains on these as if they were classes (Liu et al. 2020; ``train dcgan --clusters K``). Introduced in
+    chapter 9."""
     from sklearn.cluster import KMeans
 
     x = check_images(images)

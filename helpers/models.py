@@ -324,7 +324,7 @@ class ClusterChoice(layers.Layer):
     """Self-conditioning's sampler, as a deterministic map from standard normal noise: of the ``z_dim + 1``
     numbers per row, the first picks a cluster with probability equal to its share of the training set
     (through the normal CDF, as :class:`MixturePrior` picks a component), the other ``z_dim`` are the
-    generator's noise. Returns ``[z, cluster]``."""
+    generator's noise. Returns ``[z, cluster]``. Introduced in chapter 9."""
 
     def __init__(self, shares, **kwargs):
         super().__init__(**kwargs)
@@ -347,7 +347,7 @@ def self_conditioned_sampler(generator, shares) -> keras.Model:
     """The sampler of a self-conditioned GAN (Liu et al. 2020): standard normal noise ``(B, z_dim + 1)`` in,
     images out; the first noise number picks a cluster in proportion to ``shares`` (the clusters' shares of
     the training set), and the conditional ``generator`` draws an image of that cluster. So it is sampled like
-    any unconditional generator."""
+    any unconditional generator. Introduced in chapter 9."""
     z_dim = int(generator.inputs[0].shape[-1])
     noise = keras.Input((z_dim + 1,), name="noise")
     z, cluster = ClusterChoice(shares)(noise)
