@@ -134,6 +134,12 @@ def statistics(features_, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     return mu, cov / (len(x) - 1)
 
 
+def _nonnegative(eigenvalues):
+    """Eigenvalues of a positive semi-definite matrix with rounding noise (below d * eps * the largest) set
+    to 0: the square root would turn a 1e-16 into a 1e-8."""
+    return np.where(eigenvalues > len(eigenvalues) * np.finfo(float).eps * eigenvalues.max(), eigenvalues, 0.0)
+
+
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2):
     ||mu1 - mu2||^2 + tr(sigma1) + tr(sigma2) - 2 tr((sigma1 sigma2)^(1/2)).
@@ -157,9 +163,9 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
         root1 = np.linalg.cholesky(s1)
     except np.linalg.LinAlgError:  # singular: the symmetric square root instead
         w, v = np.linalg.eigh((s1 + s1.T) / 2)
-        root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+        root1 = (v * np.sqrt(_nonnegative(w))) @ v.T
     inner = root1.T @ s2 @ root1
-    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0, None)).sum()
+    tr_sqrt = np.sqrt(_nonnegative(np.linalg.eigvalsh((inner + inner.T) / 2))).sum()
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
 
@@ -270,6 +276,20 @@ def precision_recall(real_features, fake_features, k: int = 3):
     return float(precision), float(recall)
 
 
+def density_coverage(real_features, fake_features, k: int = 5):
+    """Density and coverage (Naeem et al. 2020), on the same k-nearest-neighbour balls around the real
+    samples as :func:`precision_recall`. Density counts how many real balls hold each fake sample, over k
+    and averaged (about 1 when fakes are distributed like reals; a fake in one wide outlier ball adds only
+    1/k); coverage is the share of real samples whose ball holds at least one fake. Strict inequalities,
+    as in the authors' ``prdc`` package. Returns ``(density, coverage)``. Introduced in chapter 6."""
+    real, fake = _features(real_features, "real_features"), _features(fake_features, "fake_features")
+    _same_width(real, fake, ("real_features", "fake_features"))
+    if k < 1 or k >= len(real):
+        raise ValueError(f"k must be between 1 and the number of real samples - 1, got k={k} for {len(real)}")
+    inside = _pairwise_distances(real, fake) < _radii(real, k)[:, None]  # (real, fake): fake in real's ball
+    return float(inside.sum(axis=0).mean() / k), float(inside.any(axis=1).mean())
+
+
 def _embed(images, space: str) -> np.ndarray:
     if space == "features":
         return features(images)
@@ -314,6 +334,18 @@ def membership_auc(member_scores, nonmember_scores) -> tuple[float, float]:
     q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
     var = (auc * (1 - auc) + (m - 1) * (q1 - auc ** 2) + (n - 1) * (q2 - auc ** 2)) / (m * n)
     return auc, float(np.sqrt(max(var, 0.0)))
+
+
+def memorised(samples, train, space: str = "pixels", threshold: float = 1 / 3):
+    """Gu et al.'s (2023) memorisation rule, per sample: a uint8 sample ``(N, 28, 28)`` counts as memorised
+    when its nearest image of ``train`` is closer than ``threshold`` times its second nearest, i.e. it sits
+    on one training image rather than among many. Returns ``(share memorised, ratios d1 / d2)``.
+    ``space`` as in :func:`nearest_distances`. Introduced in chapter 6."""
+    from sklearn.neighbors import NearestNeighbors
+
+    d = NearestNeighbors(n_neighbors=2).fit(_embed(train, space)).kneighbors(_embed(samples, space))[0]
+    ratios = d[:, 0] / np.maximum(d[:, 1], 1e-12)
+    return float(np.mean(ratios < threshold)), ratios
 
 
 def copy_test(sample_to_train, test_to_train) -> float:
@@ -369,7 +401,7 @@ def inception_features(images, weights="imagenet", batch_size: int = 50) -> np.n
 def evaluate(fake_images, real_images=None, subset_size: int = 1000, subsets: int = 100, seed: int = 0,
              real_features=None) -> dict:
     """Every metric of the evaluation chapter for uint8 images ``(N, 28, 28)`` against real ones, on the
-    shipped classifier's features (FID, KID, precision/recall) and class probabilities (IS). Pass
+    shipped classifier's features (FID, KID, precision/recall, density/coverage) and class probabilities (IS). Pass
     ``real_features`` (from :func:`features`) instead of ``real_images`` to score many sets against one
     reference without extracting its features again."""
     if (real_images is None) == (real_features is None):
@@ -383,8 +415,10 @@ def evaluate(fake_images, real_images=None, subset_size: int = 1000, subsets: in
     kid_mean, kid_std = kid(real_f, fake_f, subsets=subsets, subset_size=size, seed=seed)
     is_mean, is_std = inception_score(fake_p, splits=min(10, len(fake_p) // 2), seed=seed)
     precision, recall = precision_recall(real_f, fake_f)
+    density, coverage = density_coverage(real_f, fake_f)
     return {"fid": fid(real_f, fake_f), "kid": kid_mean, "kid_std": kid_std, "kid_subset_size": size,
-            "is": is_mean, "is_std": is_std, "precision": precision, "recall": recall,
+            "is": is_mean, "is_std": is_std, "precision": precision, "recall": recall, "density": density,
+            "coverage": coverage,
             "n_fake": len(fake_f), "n_real": len(real_f), "features": "helpers MNIST classifier (128-D)"}
 
 

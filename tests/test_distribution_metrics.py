@@ -134,6 +134,47 @@ def test_precision_recall_reference_and_extremes():
     assert metrics.precision_recall(real, real + 100) == (0.0, 0.0)
 
 
+@pytest.mark.parametrize("n_real, n_fake, d, k, shift", [(200, 150, 8, 5, 0.5), (300, 300, 64, 3, 0.0),
+                                                     (120, 400, 2, 7, 1.5)])
+def test_density_coverage_and_precision_recall_match_prdc(n_real, n_fake, d, k, shift):
+    """Against the authors' package (Naeem et al. 2020, ``prdc.compute_prdc``) on random cases."""
+    prdc = pytest.importorskip("prdc")
+    rng = np.random.default_rng(n_real + d)
+    real, fake = rng.normal(size=(n_real, d)), rng.normal(shift, 0.8, size=(n_fake, d))
+    ref = prdc.compute_prdc(real, fake, nearest_k=k)
+    density, coverage = metrics.density_coverage(real, fake, k=k)
+    assert density == pytest.approx(ref["density"], abs=1e-6) and coverage == pytest.approx(ref["coverage"], abs=1e-6)
+    assert metrics.precision_recall(real, fake, k=k) == pytest.approx((ref["precision"], ref["recall"]), abs=1e-6)
+
+
+def test_density_is_one_on_average_for_the_same_distribution_and_small_for_one_outlier_ball():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(2000, 4))
+    density, coverage = metrics.density_coverage(real, rng.normal(size=(2000, 4)))
+    assert 0.85 < density < 1.15 and coverage > 0.9
+    outlier = real[np.argmax(np.linalg.norm(real, axis=1))]  # the widest ball: fakes all piled inside it
+    density, coverage = metrics.density_coverage(real, outlier + 1e-3 * rng.normal(size=(500, 4)))
+    assert density < 0.5 and coverage < 0.01
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.03])
+def test_memorised_finds_planted_copies(digits, noise):
+    """A 'sampler' that returns held-out digits (new) with 0%, 10% or 50% training digits planted among
+    them, exact or lightly noised: Gu et al.'s rule finds about the planted share, and no more."""
+    (x_train, _), (x_test, _) = digits
+    rng = np.random.default_rng(1)
+    for share in (0.0, 0.1, 0.5):
+        n_copy = int(share * 400)
+        copies = x_train[rng.choice(len(x_train), n_copy, replace=False)].astype(np.float64)
+        copies = np.clip(copies + 255 * noise * rng.normal(size=copies.shape), 0, 255).astype(np.uint8)
+        samples = np.concatenate([x_test[:400 - n_copy], copies])
+        found, ratios = metrics.memorised(samples, x_train)
+        assert abs(found - share) <= 0.03, (share, noise, found)
+        assert ratios.shape == (400,)
+        if n_copy:  # the planted ones are the ones found
+            assert np.mean(ratios[-n_copy:] < 1 / 3) >= 0.95 and np.mean(ratios[:-n_copy] < 1 / 3) <= 0.03
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
