@@ -213,3 +213,77 @@ def test_the_chapter_a_docstring_names_uses_it(module, name, chapter):
         path = next(p for p in NOTEBOOKS if p.name.startswith(f"{chapter:02d}_"))
         text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
     assert re.search(rf"\b{name}\b", text), f"{module}.{name} says chapter {chapter}, which never mentions it"
+
+
+# ------------------------------------------------------------------- numbers in the prose were printed
+NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?:\s?(%)|\s?([x×])(?!\w))?(?!\w|\.\d)")
+REFERENCE = re.compile(r"(§|\bsections?\s|\bchapters?\s)$", re.I)
+LISTED = re.compile(r"(\band\s|\bto\s|,\s)$")  # "sections 3.1, 4.1 and 4.3.1"
+
+
+def _prose(text: str) -> str:
+    """Markdown without formulas, code, links and URLs (numbers there are not claims about a run)."""
+    for pattern in (r"\$\$.*?\$\$", r"\$[^$\n]*\$", r"`[^`]*`", r"\]\([^)]*\)", r"https?://\S+"):
+        text = re.sub(pattern, " ", text, flags=re.S)
+    return text
+
+
+def _printed(cells) -> list[float]:
+    """Every number in the code (settings) and in the outputs (results) of a notebook."""
+    texts = []
+    for c in cells:
+        if c["cell_type"] == "code":
+            texts.append("".join(c["source"]))
+            texts += ["".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")) for o in c.get("outputs", [])]
+    return [float(m.replace(",", "")) for t in texts for m in re.findall(r"\d+(?:,\d{3})*(?:\.\d+)?", t)]
+
+
+def _shown(value: float, decimals: int, printed, percent: bool) -> bool:
+    targets = [(value, decimals)] + ([(value / 100, decimals + 2)] if percent else [])
+    return any(abs(abs(q) - v) <= 0.5 * 10 ** -d + 1e-12 for q in printed for v, d in targets)
+
+
+def unprinted_numbers(cells, headings=frozenset()) -> list[str]:
+    """Decimals, percentages and "Nx" in the markdown that no code cell set or printed. Exempt: section
+    numbers (after "§", "section", "chapter", ... or equal to a heading's number), and any sentence that
+    cites its source (published figures)."""
+    printed, found = _printed(cells), []
+    for c in cells:
+        if c["cell_type"] != "markdown":
+            continue
+        for para in re.split(r"\n\s*\n|\n(?=\s*[|*-] )", _prose("".join(c["source"]))):
+            for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z*(])", para):
+                if "{cite" in sentence or re.match(r"\s*#", sentence):
+                    continue
+                for m in NUMBER.finditer(sentence):
+                    num, percent, times = m.groups()
+                    before = sentence[:m.start()][-12:]
+                    listed = LISTED.search(before) and re.search(r"§|section", sentence, re.I)
+                    if not (percent or times) and ("." not in num or num in headings
+                                                   or REFERENCE.search(before) or listed):
+                        continue
+                    decimals = len(num.split(".")[1]) if "." in num else 0
+                    if not _shown(float(num), decimals, printed, bool(percent)):
+                        found.append(f"{m.group(0).strip()!r} in: {sentence.strip()[:160]}")
+    return found
+
+
+HEADINGS = frozenset(m for p in NOTEBOOKS for c in json.loads(p.read_text())["cells"]
+                     for m in re.findall(r"^#+\s+(\d+\.\d+)", "".join(c["source"]), re.M))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_number_in_the_prose_was_printed_by_the_notebook(path):
+    found = unprinted_numbers(json.loads(path.read_text())["cells"], HEADINGS)
+    assert not found, "numbers typed in the prose that the notebook did not print (print them, or cite " \
+                      "their source):\n" + "\n".join(found)
+
+
+def test_the_prose_number_check_finds_a_typed_result():
+    def nb(prose, printed):
+        return [{"cell_type": "code", "source": ["x = 1"], "outputs": [{"text": [printed]}]},
+                {"cell_type": "markdown", "source": [prose]}]
+    assert unprinted_numbers(nb("The FID fell to 33.8 on 12% of the data.", "fid 33.79, share 0.121")) == []
+    found = unprinted_numbers(nb("The FID fell to 31.2, a 2.5x gain, for 40% of it.", "fid 33.79"))
+    assert [f.split("'")[1] for f in found] == ["31.2", "2.5x", "40%"]
+    assert unprinted_numbers(nb("The paper reports 14.50 {cite:p}`x`. See section 6.5 and §9.4.", "")) == []
