@@ -193,7 +193,7 @@ def evaluate(args) -> int:
         raise _fail(f"{args.file} holds {len(fake)} images; evaluate at least 10 (1,000 or more for stable numbers).")
     result = metrics.evaluate(fake, real, subset_size=args.subset_size)
     print(f"{len(fake)} generated vs {len(real)} real held-out digits, features: {result['features']}")
-    for key in ("fid", "kid", "is", "precision", "recall"):
+    for key in ("fid", "kid", "is", "precision", "recall", "density", "coverage"):
         print(f"  {key:9s} {result[key]:.6g}")
     print(json.dumps({"file": args.file, **result}))
     return 0
@@ -252,8 +252,8 @@ def main(argv=None) -> int:
                                              "asked for beside --out, as FILE.labels.npy")
     e = sub.add_parser("evaluate", help="score a .npy file of generated digits against real held-out digits",
                        epilog=EXIT_CODES + " The last line printed is one JSON object.",
-                       description="FID, KID, IS, precision and recall on the shipped classifier's features, "
-                                   "against the real held-out digits.")
+                       description="FID, KID, IS, precision, recall, density and coverage on the shipped "
+                                   "classifier's features, against the real held-out digits.")
     e.add_argument("file", help="uint8 array (N, 28, 28) as written by sample")
     e.add_argument("--subset-size", type=_positive, default=1000,
                    help="KID subset size (capped at the set sizes); default: 1000")
