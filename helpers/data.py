@@ -54,6 +54,13 @@ def _idx(path: str, header: int) -> np.ndarray:
         return np.frombuffer(f.read(), np.uint8, offset=header)
 
 
+def _fashion_files_present() -> bool:
+    import os
+
+    folder = os.environ.get("GENAI_FASHION_MNIST_DIR", FASHION_DIR)
+    return os.path.exists(os.path.join(folder, "train-images-idx3-ubyte.gz"))
+
+
 def _offline_fashion():
     """The whole Fashion-MNIST (60,000 / 10,000) from the IDX files of Debian's ``dataset-fashion-mnist``
     (or the folder ``$GENAI_FASHION_MNIST_DIR``), the split of the original release."""
@@ -78,7 +85,8 @@ def _load(name: str, source: str, seed: int, verbose: bool):
     if key not in _cache:
         reason = None
         data = None
-        if source in ("auto", "download"):
+        local = name == "fashion_mnist" and source == "auto" and _fashion_files_present()
+        if source in ("auto", "download") and not local:  # Debian's Fashion-MNIST files come first
             try:
                 data = _download(name)
                 tag, where = "keras.datasets", "keras.datasets (downloaded once, cached in ~/.keras/datasets)"
@@ -132,9 +140,10 @@ def mnist_source(seed: int = 0) -> str:
 
 
 def load_fashion_mnist(source: str = "auto", verbose: bool = True):
-    """Load Fashion-MNIST like ``keras.datasets.fashion_mnist``: downloaded (and cached) where there is the
-    internet, else the whole set from Debian's ``dataset-fashion-mnist`` package (``source="offline"``
-    asks for it directly). Without either it raises an error that says what to install.
+    """Load Fashion-MNIST like ``keras.datasets.fashion_mnist``: the whole set from Debian's
+    ``dataset-fashion-mnist`` package where it is installed (or ``$GENAI_FASHION_MNIST_DIR``), else the Keras
+    download (cached after the first time; Colab). It prints which. Without either it raises an error that
+    says what to install. ``source="offline"`` / ``"download"`` force one of them.
     """
     return _load("fashion_mnist", source, 0, verbose)
 
