@@ -5,6 +5,8 @@ shape ``(N, 28, 28)``, white digits (255) on black (0), integer labels 0-9.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 SOURCES = ("auto", "download", "offline")
@@ -54,21 +56,18 @@ def _idx(path: str, header: int) -> np.ndarray:
         return np.frombuffer(f.read(), np.uint8, offset=header)
 
 
-def _fashion_files_present() -> bool:
-    import os
-
+def _fashion_files() -> list[str]:
+    """The four IDX files of Debian's ``dataset-fashion-mnist`` (or of ``$GENAI_FASHION_MNIST_DIR``):
+    train images, train labels, test images, test labels."""
     folder = os.environ.get("GENAI_FASHION_MNIST_DIR", FASHION_DIR)
-    return os.path.exists(os.path.join(folder, "train-images-idx3-ubyte.gz"))
+    return [os.path.join(folder, f"{part}-{kind}-idx{d}-ubyte.gz") for part in ("train", "t10k")
+            for kind, d in (("images", 3), ("labels", 1))]
 
 
 def _offline_fashion():
-    """The whole Fashion-MNIST (60,000 / 10,000) from the IDX files of Debian's ``dataset-fashion-mnist``
-    (or the folder ``$GENAI_FASHION_MNIST_DIR``), the split of the original release."""
-    import os
-
-    folder = os.environ.get("GENAI_FASHION_MNIST_DIR", FASHION_DIR)
-    files = [os.path.join(folder, f"{part}-{kind}-idx{d}-ubyte.gz") for part in ("train", "t10k")
-             for kind, d in (("images", 3), ("labels", 1))]
+    """The whole Fashion-MNIST (60,000 / 10,000) from :func:`_fashion_files`, the split of the original
+    release."""
+    files = _fashion_files()
     missing = [f for f in files if not os.path.exists(f)]
     if missing:
         raise FileNotFoundError(f"{missing[0]} not found: install Debian's package (`apt-get install "
@@ -85,7 +84,7 @@ def _load(name: str, source: str, seed: int, verbose: bool):
     if key not in _cache:
         reason = None
         data = None
-        local = name == "fashion_mnist" and source == "auto" and _fashion_files_present()
+        local = name == "fashion_mnist" and source == "auto" and all(map(os.path.exists, _fashion_files()))
         if source in ("auto", "download") and not local:  # Debian's Fashion-MNIST files come first
             try:
                 data = _download(name)
