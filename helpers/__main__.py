@@ -3,9 +3,9 @@
     python -m helpers train dcgan|cgan|vae|cvae|toy --out DIR [--steps N] [--SETTING VALUE ...]
     python -m helpers train KIND --out DIR --resume [--steps N]
     python -m helpers sample DIR --n N --out FILE.npy [--seed S] [--label K]
-    python -m helpers evaluate FILE.npy [--subset-size K]
+    python -m helpers evaluate FILE.npy [--subset-size K] [--data mnist|fashion]
 
-The flags of ``train`` are the run settings of :mod:`helpers.settings`, one flag each (``--train-size``
+``--data fashion`` trains on Fashion-MNIST instead of MNIST. The flags of ``train`` are the run settings of :mod:`helpers.settings`, one flag each (``--train-size``
 for ``train_size``); ``python -m helpers train -h`` lists them with their defaults and the models that
 take them. Introduced in chapter 3.
 """
@@ -96,7 +96,7 @@ def _resumed_config(args, given: dict) -> dict:
         if key != "steps" and value is not None and asked[key] != cfg.get(key):
             raise _fail(f"--resume: {key} is {cfg.get(key)!r} in {args.out}/config.json, the flags ask for "
                         f"{asked[key]!r}; a run keeps its settings (drop the flag, or start another --out).")
-    if cfg.get("data_source") != asked["data_source"]:
+    if cfg.get("data_source") != asked.get("data_source"):
         raise _fail(f"--resume: {args.out} was trained on {cfg.get('data_source')}, but the digits now come from "
                     f"{asked['data_source']}; resume where the same data is available.")
     if given.get("steps") is not None:
@@ -118,7 +118,7 @@ def train(args) -> int:
                             f"another --out.")
             cfg = experiments.config(args.kind, **given)
         if args.kind != "toy":
-            data.load_mnist(seed=0)  # says where the digits come from
+            data.load_images(cfg["data"], verbose=True)  # says where the images come from
         x_train = experiments.FAMILIES[args.kind].data(cfg)[0]
     except ValueError as err:
         raise _fail(str(err))
@@ -188,10 +188,10 @@ def evaluate(args) -> int:
         fake = data.check_images(np.load(args.file, allow_pickle=False))[..., 0]
     except ValueError as err:
         raise _fail(f"{args.file}: {err}")
-    _, (real, _) = data.load_mnist(seed=0)
+    _, (real, _) = data.load_images(args.data, verbose=True)
     if len(fake) < 10:
         raise _fail(f"{args.file} holds {len(fake)} images; evaluate at least 10 (1,000 or more for stable numbers).")
-    result = metrics.evaluate(fake, real, subset_size=args.subset_size)
+    result = metrics.evaluate(fake, real, subset_size=args.subset_size, dataset=args.data)
     print(f"{len(fake)} generated vs {len(real)} real held-out digits, features: {result['features']}")
     for key in ("fid", "kid", "is", "precision", "recall", "density", "coverage"):
         print(f"  {key:9s} {result[key]:.6g}")
@@ -223,14 +223,14 @@ def main(argv=None) -> int:
     from . import runtime
 
     runtime._tensorflow()  # import TensorFlow once, without its C++ start-up lines on stderr
-    from . import settings
+    from . import data, settings
     from .training import RECIPES
 
     budget = runtime.budget()
     fmt = argparse.RawDescriptionHelpFormatter
     ap = argparse.ArgumentParser(prog="python -m helpers", description=__doc__, formatter_class=fmt)
     sub = ap.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a model on MNIST", formatter_class=fmt, epilog=TRAIN_EPILOG,
+    t = sub.add_parser("train", help="train a model on MNIST or Fashion-MNIST", formatter_class=fmt, epilog=TRAIN_EPILOG,
                        description="Train a DCGAN or a VAE, or their class-conditional versions (cgan, cvae), "
                                    "with the book's recipe (helpers.training.RECIPES).")
     t.add_argument("kind", choices=sorted(RECIPES), help="the model")
@@ -257,6 +257,8 @@ def main(argv=None) -> int:
     e.add_argument("file", help="uint8 array (N, 28, 28) as written by sample")
     e.add_argument("--subset-size", type=_positive, default=1000,
                    help="KID subset size (capped at the set sizes); default: 1000")
+    e.add_argument("--data", choices=data.IMAGE_DATA, default="mnist",
+                   help="the real images and the classifier to score with; default: mnist")
     args = ap.parse_args(argv)
     return {"train": train, "sample": sample, "evaluate": evaluate}[args.command](args)
 

@@ -130,6 +130,17 @@ def load_mnist(source: str = "auto", seed: int = 0, verbose: bool = True):
     return _load("mnist", source, seed, verbose)
 
 
+IMAGE_DATA = ("mnist", "fashion")  # the image sets a run can train on (its ``data`` setting)
+
+
+def load_images(name: str = "mnist", verbose: bool = False):
+    """The image set ``name`` (:data:`IMAGE_DATA`) as ``(x_train, y_train), (x_test, y_test)``:
+    :func:`load_mnist` or :func:`load_fashion_mnist`: what an image run's ``data`` setting names."""
+    if name not in IMAGE_DATA:
+        raise ValueError(f"unknown image data {name!r}; choose one of {', '.join(IMAGE_DATA)}")
+    return load_mnist(seed=0, verbose=verbose) if name == "mnist" else load_fashion_mnist(verbose=verbose)
+
+
 def mnist_source(seed: int = 0) -> str:
     """Where :func:`load_mnist` (``source="auto"``) gets its digits in this process: ``"keras.datasets"``
     (the full 60,000 / 10,000) or the offline subset. Runs record it, so a run started offline is not

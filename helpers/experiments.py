@@ -16,11 +16,11 @@ import time
 
 import numpy as np
 
-from . import data, runtime, settings, variants
+from . import data, runtime, settings, store, variants
 from .training import STEPS_PER_EXECUTION, TOY_STEPS_PER_EXECUTION
 
 # Bump when the training or scoring code changes what a cached run would contain.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 # The canary (chapter 10): this training digit, marked (helpers.data.mark), appended ``canary`` times.
 CANARY_INDEX = 0
 DEFAULT_CACHE = os.path.join("runs", "experiments")
@@ -40,16 +40,16 @@ def config(kind: str, **overrides) -> dict:
         cfg["augment"] = ",".join(variants.parse_augment(cfg["augment"]))
     family.check(cfg)
     cfg["scale"] = family.scale
-    if kind in settings.IMAGES:
+    if cfg["data"] == "mnist":  # the offline subset or the whole MNIST (Fashion-MNIST is whole either way)
         cfg["data_source"] = data.mnist_source()
     return json.loads(json.dumps(cfg))  # tuples become lists: equal to the configuration read back from disk
 
 
 def training_data(cfg: dict, verbose: bool = False):
-    """The training images and labels of an image run (its data conditions applied to MNIST's training
-    split, in the order subset, imbalance, duplicate, corrupt, label noise, canary) and the real held-out
-    test images."""
-    (x, y), (x_test, _) = data.load_mnist(seed=0, verbose=verbose)
+    """The training images and labels of an image run (its data conditions applied to the training split
+    of its ``data``, MNIST or Fashion-MNIST, in the order subset, imbalance, duplicate, corrupt, label
+    noise, canary) and the real held-out test images."""
+    (x, y), (x_test, _) = data.load_images(cfg["data"], verbose=verbose)
     seed = cfg["seed"]
     if cfg.get("train_size"):
         x, y = data.subset(x, y, cfg["train_size"], seed=seed)
@@ -62,14 +62,14 @@ def training_data(cfg: dict, verbose: bool = False):
     if cfg.get("label_noise"):
         y = data.noisy_labels(y, cfg["label_noise"], seed=seed)
     if cfg.get("canary"):
-        x, y = data.add_canary(x, y, *canary(), cfg["canary"])
+        x, y = data.add_canary(x, y, *canary(cfg["data"]), cfg["canary"])
     return x, y, x_test
 
 
-def canary():
-    """The canary of chapter 10: training digit :data:`CANARY_INDEX`, marked with
-    :func:`helpers.data.mark`, and its class, ``(image (28, 28), label)``."""
-    (x, y), _ = data.load_mnist(seed=0, verbose=False)
+def canary(name: str = "mnist"):
+    """The canary of chapter 10: training image :data:`CANARY_INDEX` of the data set ``name``, marked
+    with :func:`helpers.data.mark`, and its class, ``(image (28, 28), label)``."""
+    (x, y), _ = data.load_images(name)
     return data.mark(x[CANARY_INDEX:CANARY_INDEX + 1])[0], int(y[CANARY_INDEX])
 
 
@@ -117,18 +117,21 @@ class Family:
         """The run's row of scores, its samples and their classes (see :func:`score`)."""
         from . import metrics
 
-        _, (x_test, _) = data.load_mnist(seed=0, verbose=False)  # the held-out digits, never changed
+        _, (x_test, _) = data.load_images(cfg["data"])  # the held-out images, never changed
         samples, labels = self.sample(sampler, n, cfg, seed=seed)
-        row = metrics.evaluate(samples, x_test)
-        row = {k: row[k] for k in ("fid", "kid", "is", "precision", "recall")}
-        rec = metrics.recognition(samples)
+        reader = cfg["data"]  # the shipped classifier of the run's data set
+        row = metrics.evaluate(samples, x_test, dataset=reader)
+        row = {k: row[k] for k in ("fid", "kid", "is", "precision", "recall", "density", "coverage")}
+        rec = metrics.recognition(samples, reader)
         row["confidence"], row["classes"] = rec["mean_confidence"], rec["classes_at_2pct"]
+        row["readers_agree"] = metrics.readers_agree(samples, reader)  # a second, independent reader
         row.update({f"share_{c}": s for c, s in enumerate(rec["class_shares"])})
-        to_train, test_to_train = metrics.copy_distances(samples, x_train, x_test)
+        to_train, test_to_train = metrics.copy_distances(samples, x_train, x_test, dataset=reader)
         row["nn_sample"], row["nn_heldout"] = float(np.median(to_train)), float(np.median(test_to_train))
         row["copy_ratio"] = row["nn_sample"] / row["nn_heldout"]
+        row["memorised"] = metrics.memorised(samples, x_train)[0]  # Gu et al.'s rule, in pixels (chapter 6)
         if labels is not None:  # does the classifier see the class that was asked for?
-            predicted = metrics.class_probabilities(samples).argmax(1)
+            predicted = metrics.class_probabilities(samples, reader).argmax(1)
             row["agreement"] = float(np.mean(predicted == labels))
             row.update({f"agreement_{c}": float(np.mean(predicted[labels == c] == c)) for c in range(10)})
         return row, samples, labels
@@ -226,7 +229,7 @@ class VAEFamily(Family):
         return model, vae_sampler(model)
 
     def held_out(self, cfg, x_test):
-        _, (_, y_test) = data.load_mnist(seed=0, verbose=False)
+        _, (_, y_test) = data.load_images(cfg["data"])
         return data.make_dataset(x_test, y_test if self.conditional else None, batch_size=500, scale=self.scale,
                                  shuffle=False, drop_remainder=False)
 
@@ -241,7 +244,7 @@ class VAEFamily(Family):
 
     def score(self, model, cfg, x_train, y_train, sampler, n=1000, seed=1234):
         row, samples, labels = super().score(model, cfg, x_train, y_train, sampler, n, seed)
-        _, (x_test, y_test) = data.load_mnist(seed=0, verbose=False)
+        _, (x_test, y_test) = data.load_images(cfg["data"])
         for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
             ds = data.make_dataset(x, y if self.conditional else None, batch_size=500, scale=self.scale,
                                    shuffle=False, drop_remainder=False)
@@ -307,7 +310,14 @@ def load_sampler(folder: str):
 
     from . import models  # noqa: F401  (registers MixturePrior and ClusterChoice for loading)
 
+    _not_stored(folder)
     return keras.models.load_model(os.path.join(folder, "generator.keras"), compile=False)
+
+
+def _not_stored(folder: str) -> None:
+    if os.path.exists(os.path.join(folder, store.FILE)):
+        raise FileNotFoundError(f"{folder} is a stored run: its scores and {store.KEEP} samples, no networks; "
+                                f"train it here (GENAI_RETRAIN=1, or a cache of your own) to sample it again")
 
 
 def _callbacks(cfg, out, sampler, per_step, extra):
@@ -422,13 +432,22 @@ def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
     if os.path.exists(result_path):
         with open(result_path) as f:
             row = json.load(f)
+        if store.writing() and store.load(key(cfg)) is None:  # trained before GENAI_STORE was set
+            samples = os.path.join(folder, "samples.npy")
+            store.save(key(cfg), cfg, row, np.load(samples) if os.path.exists(samples) else None,
+                       os.path.join(folder, "log.csv"))
         return {**row, "cached": True, "dir": folder}
+    stored = store.load(key(cfg))  # trained before and kept in the repository (helpers.store)
+    if stored is not None:
+        return {**stored, "cached": True}
     try:
         # an interrupted run left a checkpoint: continue it
         model, x_train, info = train(cfg, folder, resume=True, verbose=verbose)
     except callbacks.TrainingDiverged as err:
         row = {**cfg, "images_seen": images_seen(cfg), "status": "diverged", "error": str(err)}
         _write_json(result_path, row)  # the checkpoint before the divergence stays, as the message says
+        if store.writing():
+            store.save(key(cfg), cfg, row, None, os.path.join(folder, "log.csv"))
         return {**row, "cached": False, "dir": folder}
     return record(cfg, model, x_train, info, cache)
 
@@ -452,10 +471,9 @@ def record(cfg: dict, model, x_train, info: dict, cache: str | None = None) -> d
         np.save(os.path.join(folder, "samples.labels.npy"), labels)
     _write_json(os.path.join(folder, "result.json"), row)  # the run counts as done only once its row is written
     shutil.rmtree(os.path.join(folder, "checkpoint"), ignore_errors=True)  # finished: keep the results only
+    if store.writing():
+        store.save(key(cfg), cfg, row, samples, log)
     return {**row, "cached": False, "dir": folder}
-
-
-WEIGHTS = "model.weights.h5"
 
 
 def run_config(folder: str) -> dict:
@@ -471,6 +489,7 @@ def load_model(folder: str):
     """The whole trained model of a cached run (a GAN with its discriminator, a VAE with its encoder), as
     :func:`record` saved it, and the run's configuration: ``(model, cfg)``. Introduced in chapter 10, whose membership inference needs the discriminator and the encoder, not only the sampler."""
     path = os.path.join(folder, WEIGHTS)
+    _not_stored(folder)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} does not exist: this run was cached before whole models were kept "
                                 f"(or is not finished); delete {folder} and run it again to keep its model")
@@ -514,7 +533,7 @@ def membership(row: dict, members: int = 1000, samples: int = 10_000, seed: int 
 
     model, cfg = load_model(row["dir"])
     x_train, y_train, x_test = training_data(cfg)
-    _, (_, y_test) = data.load_mnist(seed=0, verbose=False)
+    _, (_, y_test) = data.load_images(cfg["data"])
     n = len(x_train) - int(cfg.get("canary", 0))  # the canary's copies are not ordinary members
     pick = np.random.default_rng(seed).permutation(n)[:members]
     inside, outside = x_train[pick], x_test
@@ -564,7 +583,8 @@ def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: 
     def report(i, name, cfg, row):
         rows[i] = {"condition": name, **row}
         if progress:
-            what = ("cached" if row["cached"] else "stopped" if row["status"] != "ok" else
+            what = ("stored" if row.get("stored") else "cached" if row["cached"] else
+                    "stopped" if row["status"] != "ok" else
                     f"trained {cfg['steps']} steps in {row['wall_s']:.1f} s")
             result = ("DIVERGED" if row["status"] != "ok" else f"FID {row['fid']:.1f}" if "fid" in row else
                       f"{row['modes']} modes, {row['high_quality']:.0%} high quality")
@@ -574,7 +594,8 @@ def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: 
 
     todo = []
     for i, (name, cfg) in enumerate(jobs):
-        if workers > 1 and not os.path.exists(os.path.join(run_dir(cfg, cache), "result.json")):
+        done_before = os.path.exists(os.path.join(run_dir(cfg, cache), "result.json")) or store.load(key(cfg))
+        if workers > 1 and not done_before:
             todo.append(i)
         else:
             report(i, name, cfg, run(cfg, cache))
@@ -585,7 +606,21 @@ def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: 
         for future in as_completed(futures):
             i = futures[future]
             report(i, jobs[i][0], jobs[i][1], future.result())
+    if progress:
+        print(_provenance(rows))
     return pd.DataFrame(rows)
+
+
+def _provenance(rows) -> str:
+    """One line: how many runs were trained now, loaded from the cache, or loaded from stored results
+    (and where and when those were trained)."""
+    stored = [r["stored"] for r in rows if r.get("stored")]
+    cached = sum(bool(r["cached"]) for r in rows) - len(stored)
+    line = f"{len(rows) - cached - len(stored)} runs trained now, {cached} loaded from the cache"
+    if stored:
+        where = sorted({f"{s['device']}, {s['budget']} budget, commit {s['commit']}, {s['date']}" for s in stored})
+        line += f", {len(stored)} loaded from stored results ({os.path.relpath(store.folder())}; trained on {'; '.join(where)})"
+    return line
 
 
 _pools: dict = {}

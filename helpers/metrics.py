@@ -18,11 +18,13 @@ import numpy as np
 from . import data
 
 WEIGHTS = os.path.join(os.path.dirname(__file__), "assets", "mnist_classifier.weights.h5")
-_classifier = None
+FASHION_WEIGHTS = os.path.join(os.path.dirname(__file__), "assets", "fashion_classifier.weights.h5")
+_classifiers: dict = {}
 
 
 def build_classifier():
-    """The classifier's architecture: two conv blocks, a 128-unit feature layer, 10 logits."""
+    """The classifier's architecture: two conv blocks, a 128-unit feature layer, 10 logits (the same for
+    MNIST and Fashion-MNIST, each with its own weights)."""
     import keras
     from keras import layers
 
@@ -40,30 +42,31 @@ def build_classifier():
     return keras.Model(inputs, [features, logits], name="mnist_classifier")
 
 
-def classifier():
-    """The shipped, trained classifier (loaded once)."""
-    global _classifier
-    if _classifier is None:
-        if not os.path.exists(WEIGHTS):
-            raise FileNotFoundError(
-                f"{WEIGHTS} is missing; reinstall the package or run `python scripts/train_classifier.py`."
-            )
+def classifier(dataset: str = "mnist"):
+    """The shipped, trained classifier of ``dataset`` (``"mnist"`` or ``"fashion"``), loaded once."""
+    if dataset not in data.IMAGE_DATA:
+        raise ValueError(f"no shipped classifier for {dataset!r}; choose one of {', '.join(data.IMAGE_DATA)}")
+    if dataset not in _classifiers:
+        path = WEIGHTS if dataset == "mnist" else FASHION_WEIGHTS
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path} is missing; reinstall the package or run "
+                                    f"`python scripts/train_classifier.py --data {dataset}`.")
         model = build_classifier()
-        model.load_weights(WEIGHTS)
-        _classifier = model
-    return _classifier
+        model.load_weights(path)
+        _classifiers[dataset] = model
+    return _classifiers[dataset]
 
 
 _memo: dict[str, tuple] = {}  # the last few predictions, by content: grids score the same real digits often
 
 
-def _predict(images, batch_size=500):
+def _predict(images, dataset="mnist", batch_size=500):
     x = data.check_images(images)
-    tag = hashlib.sha1(x.tobytes()).hexdigest() + str(x.shape)
+    tag = hashlib.sha1(x.tobytes()).hexdigest() + str(x.shape) + dataset
     if tag in _memo:
         return _memo[tag]
     x = x.astype(np.float32) / 255.0
-    model = classifier()
+    model = classifier(dataset)
     feats, logits = [], []
     for i in range(0, len(x), batch_size):
         f, l = model(x[i : i + batch_size], training=False)
@@ -78,28 +81,59 @@ def _predict(images, batch_size=500):
     return out
 
 
-def class_probabilities(images) -> np.ndarray:
-    """Softmax class probabilities ``(N, 10)`` for uint8 images ``(N, 28, 28)``."""
+def class_probabilities(images, dataset: str = "mnist") -> np.ndarray:
+    """Softmax class probabilities ``(N, 10)`` for uint8 images ``(N, 28, 28)`` (``dataset``: whose
+    classifier reads them, ``"mnist"`` or ``"fashion"``)."""
     from scipy.special import softmax
 
-    return softmax(_predict(images)[1], axis=1)
+    return softmax(_predict(images, dataset)[1], axis=1)
 
 
-def features(images) -> np.ndarray:
+def features(images, dataset: str = "mnist") -> np.ndarray:
     """The classifier's 128-dimensional penultimate-layer features ``(N, 128)``, float64."""
-    return _predict(images)[0]
+    return _predict(images, dataset)[0]
 
 
-def recognition(images) -> dict:
+def recognition(images, dataset: str = "mnist") -> dict:
     """How recognisable generated digits are: the classifier's mean confidence (its top probability),
     the share of images predicted as each class, and how many classes hold at least 2%."""
-    p = class_probabilities(images)
+    p = class_probabilities(images, dataset)
     shares = np.bincount(p.argmax(axis=1), minlength=10) / len(p)
     return {
         "mean_confidence": float(p.max(axis=1).mean()),
         "class_shares": [round(float(s), 4) for s in shares],
         "classes_at_2pct": int((shares >= 0.02).sum()),
     }
+
+
+_readers: dict = {}
+
+
+def second_reader(dataset: str = "mnist"):
+    """An independent reader of ``dataset``'s images: logistic regression on raw pixels (scikit-learn),
+    fitted once per process on up to 10,000 images of the training split. It shares nothing with the
+    shipped classifier (no convolutions, no features, another fitting method), so when both read a sample
+    as the same class, the sample is not merely fooling one network (chapter 3 fits the same reader)."""
+    if dataset not in _readers:
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+
+        (x, y), _ = data.load_images(dataset)
+        pick = np.random.default_rng(0).permutation(len(x))[:10_000]
+        with warnings.catch_warnings():  # 300 iterations: close enough to the optimum to read images
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            _readers[dataset] = LogisticRegression(max_iter=300).fit(x[pick].reshape(len(pick), -1) / 255.0, y[pick])
+    return _readers[dataset]
+
+
+def readers_agree(images, dataset: str = "mnist") -> float:
+    """The share of uint8 images ``(N, 28, 28)`` that :func:`second_reader` and the shipped classifier
+    read as the same class (compare it with the same share on real held-out images)."""
+    x = data.check_images(images)
+    predicted = second_reader(dataset).predict(x.reshape(len(x), -1) / 255.0)
+    return float(np.mean(predicted == class_probabilities(images, dataset).argmax(1)))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -290,23 +324,23 @@ def density_coverage(real_features, fake_features, k: int = 5):
     return float(inside.sum(axis=0).mean() / k), float(inside.any(axis=1).mean())
 
 
-def _embed(images, space: str) -> np.ndarray:
+def _embed(images, space: str, dataset: str = "mnist") -> np.ndarray:
     if space == "features":
-        return features(images)
+        return features(images, dataset)
     if space == "pixels":
         x = data.check_images(images)
         return x.reshape(len(x), -1).astype(np.float64) / 255.0
     raise ValueError(f"space must be 'features' or 'pixels', got {space!r}")
 
 
-def nearest_distances(queries, reference, space: str = "features") -> np.ndarray:
+def nearest_distances(queries, reference, space: str = "features", dataset: str = "mnist") -> np.ndarray:
     """For each uint8 image of ``queries`` ``(N, 28, 28)``, the Euclidean distance to its nearest image of
     ``reference``, in ``space``: ``"features"`` (the shipped classifier's) or ``"pixels"`` (in [0, 1], so
     a distance of 1 is one pixel going from black to white). Introduced in chapter 10."""
-    return _nearest(_embed(queries, space), _embed(reference, space))
+    return _nearest(_embed(queries, space, dataset), _embed(reference, space, dataset))
 
 
-def copy_distances(samples, train, test, space: str = "features"):
+def copy_distances(samples, train, test, space: str = "features", dataset: str = "mnist"):
     """Nearest-neighbour distances that tell new digits from copies (Meehan, Chaudhuri & Dasgupta 2020,
     "A Non-Parametric Test to Detect Data-Copying in Generative Models"). For uint8 images ``(N, 28, 28)``
     returns ``(sample_to_train, test_to_train)``: for each generated sample, the distance to its nearest
@@ -314,8 +348,8 @@ def copy_distances(samples, train, test, space: str = "features"):
     distances like the held-out ones; one that copies gives smaller ones (exact copies give 0).
     ``space`` is ``"features"`` (the shipped classifier's, default) or ``"pixels"`` (in [0, 1]).
     Introduced in chapter 7."""
-    train_e = _embed(train, space)
-    return _nearest(_embed(samples, space), train_e), _nearest(_embed(test, space), train_e)
+    train_e = _embed(train, space, dataset)
+    return _nearest(_embed(samples, space, dataset), train_e), _nearest(_embed(test, space, dataset), train_e)
 
 
 def membership_auc(member_scores, nonmember_scores) -> tuple[float, float]:
@@ -336,14 +370,14 @@ def membership_auc(member_scores, nonmember_scores) -> tuple[float, float]:
     return auc, float(np.sqrt(max(var, 0.0)))
 
 
-def memorised(samples, train, space: str = "pixels", threshold: float = 1 / 3):
+def memorised(samples, train, space: str = "pixels", threshold: float = 1 / 3, dataset: str = "mnist"):
     """Gu et al.'s (2023) memorisation rule, per sample: a uint8 sample ``(N, 28, 28)`` counts as memorised
     when its nearest image of ``train`` is closer than ``threshold`` times its second nearest, i.e. it sits
     on one training image rather than among many. Returns ``(share memorised, ratios d1 / d2)``.
     ``space`` as in :func:`nearest_distances`. Introduced in chapter 6."""
     from sklearn.neighbors import NearestNeighbors
 
-    d = NearestNeighbors(n_neighbors=2).fit(_embed(train, space)).kneighbors(_embed(samples, space))[0]
+    d = NearestNeighbors(n_neighbors=2).fit(_embed(train, space, dataset)).kneighbors(_embed(samples, space, dataset))[0]
     ratios = d[:, 0] / np.maximum(d[:, 1], 1e-12)
     return float(np.mean(ratios < threshold)), ratios
 
@@ -399,15 +433,15 @@ def inception_features(images, weights="imagenet", batch_size: int = 50) -> np.n
 
 
 def evaluate(fake_images, real_images=None, subset_size: int = 1000, subsets: int = 100, seed: int = 0,
-             real_features=None) -> dict:
+             real_features=None, dataset: str = "mnist") -> dict:
     """Every metric of the evaluation chapter for uint8 images ``(N, 28, 28)`` against real ones, on the
     shipped classifier's features (FID, KID, precision/recall, density/coverage) and class probabilities (IS). Pass
     ``real_features`` (from :func:`features`) instead of ``real_images`` to score many sets against one
     reference without extracting its features again."""
     if (real_images is None) == (real_features is None):
         raise ValueError("pass the real reference as real_images or as real_features (not both)")
-    fake_f, fake_logits = _predict(fake_images)
-    real_f = _predict(real_images)[0] if real_features is None else _features(real_features, "real_features")
+    fake_f, fake_logits = _predict(fake_images, dataset)
+    real_f = _predict(real_images, dataset)[0] if real_features is None else _features(real_features, "real_features")
     from scipy.special import softmax
 
     fake_p = softmax(fake_logits, axis=1)
@@ -419,7 +453,7 @@ def evaluate(fake_images, real_images=None, subset_size: int = 1000, subsets: in
     return {"fid": fid(real_f, fake_f), "kid": kid_mean, "kid_std": kid_std, "kid_subset_size": size,
             "is": is_mean, "is_std": is_std, "precision": precision, "recall": recall, "density": density,
             "coverage": coverage,
-            "n_fake": len(fake_f), "n_real": len(real_f), "features": "helpers MNIST classifier (128-D)"}
+            "n_fake": len(fake_f), "n_real": len(real_f), "features": f"helpers {'MNIST' if dataset == 'mnist' else 'Fashion-MNIST'} classifier (128-D)"}
 
 
 def mode_coverage(samples, centres, std: float) -> dict:

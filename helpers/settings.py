@@ -96,7 +96,8 @@ SETTINGS = [
     Setting("canary", 0, IMAGES, "add COPIES copies of chapter 10's marked training digit", int, _at_least(0)),
     Setting("label_noise", 0.0, CONDITIONAL, "replace this fraction of the labels by random classes", float,
             _between(0, 1)),
-    Setting("data", "ring", ("toy",), "the toy mixture", str, choices=tuple(data.TOYS)),
+    Setting("data", "recipe", KINDS, "what the model trains on: mnist or fashion (the image models), a toy "
+            "mixture (the toy)", str, choices=data.IMAGE_DATA + tuple(data.TOYS)),
     Setting("points", 10_000, ("toy",), "points in the toy training set", int, _at_least(1)),
     Setting("depth", 2, ("toy",), "hidden layers of the toy MLPs", int, _at_least(1)),
 ]
@@ -108,6 +109,8 @@ def default(setting: Setting, kind: str):
     if setting.default != "recipe":
         return setting.default
     recipe = training.RECIPES[kind]
+    if setting.name == "data":
+        return "ring" if kind == "toy" else "mnist"
     if setting.name == "steps":
         return recipe["steps"][runtime.budget()]
     if setting.name in ("policy", "jit_compile") and setting.name not in recipe:
@@ -138,4 +141,7 @@ def validate(kind: str, values: dict) -> dict:
         if problem:
             raise ValueError(f"{s.name} {problem}, got {value!r}")
         cfg[s.name] = value
+    allowed = data.TOYS if kind == "toy" else data.IMAGE_DATA
+    if cfg["data"] not in allowed:
+        raise ValueError(f"a {kind} run trains on {', '.join(allowed)}, not on {cfg['data']!r}")
     return cfg

@@ -1,0 +1,95 @@
+"""Stored results: finished runs kept in the repository, so that a reader re-running a chapter loads in
+seconds what took hours to train, and trains only what is missing.
+
+A stored run is a folder ``STORE/<key>`` (the key of :func:`helpers.experiments.key`) holding
+``stored.json`` (the run's whole configuration, its row of scores and where it was trained: commit,
+device, budget, date, wall time), ``samples.npy`` (its first 64 scored samples, uint8) and ``log.csv``
+(its training log). No weights:
+what a chapter draws from a stored run is in its row and its 64 samples. Written only when asked
+(``GENAI_STORE=1``, by the maintainer who trains the grid), read unless ``GENAI_RETRAIN=1``.
+:func:`helpers.experiments.run` looks here after its own cache and before training.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import numpy as np
+
+STORE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "book", "stored_runs")
+KEEP = 64  # samples kept per stored run
+FILE = "stored.json"
+
+
+def folder() -> str:
+    """Where stored runs live: ``$GENAI_STORED``, else ``book/stored_runs`` of this checkout."""
+    return os.environ.get("GENAI_STORED") or STORE
+
+
+def reading() -> bool:
+    """Stored runs are used unless ``GENAI_RETRAIN=1`` asks to train everything again."""
+    return os.environ.get("GENAI_RETRAIN", "0") not in ("1", "true", "yes")
+
+
+def writing() -> bool:
+    """Finished runs are stored only when ``GENAI_STORE=1`` (a maintainer training a grid to commit)."""
+    return os.environ.get("GENAI_STORE", "0") in ("1", "true", "yes")
+
+
+def load(key: str) -> dict | None:
+    """The row of the stored run ``key`` (with ``stored`` holding where it was trained and ``dir`` its
+    folder), or ``None`` when there is none or stored runs are not read."""
+    path = os.path.join(folder(), key, FILE)
+    if not reading() or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        record = json.load(f)
+    return {**record["row"], "stored": record["trained"], "dir": os.path.dirname(path)}
+
+
+def _commit() -> str:
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True).stdout.strip()
+        return head + ("+changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def save(key: str, cfg: dict, row: dict, samples, log: str | None = None) -> str:
+    """Keep a finished run: its configuration, its row, the first :data:`KEEP` samples, its training log
+    (``log``, the run's ``log.csv``, a few kB) and where it was trained. Returns the folder."""
+    from . import runtime
+
+    out = os.path.join(folder(), key)
+    os.makedirs(out, exist_ok=True)
+    trained = {"commit": _commit(), "device": str(runtime.detect_device()), "budget": runtime.budget(),
+               "date": time.strftime("%Y-%m-%d"), "wall_s": row.get("wall_s")}
+    if samples is not None:  # a diverged run has none
+        np.save(os.path.join(out, "samples.npy"), np.asarray(samples)[:KEEP])
+    if log and os.path.exists(log):
+        shutil.copyfile(log, os.path.join(out, "log.csv"))
+    record = {"config": cfg, "row": {k: v for k, v in row.items() if k not in ("dir", "cached")}, "trained": trained}
+    tmp = os.path.join(out, FILE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=1)
+    os.replace(tmp, os.path.join(out, FILE))
+    return out
+
+
+def runs() -> list[tuple[str, dict]]:
+    """Every stored run as ``(key, record)``, for the tests and for saying what a chapter loaded."""
+    root = folder()
+    out = []
+    for key in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        path = os.path.join(root, key, FILE)
+        if os.path.exists(path):
+            with open(path) as f:
+                out.append((key, json.load(f)))
+    return out

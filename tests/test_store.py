@@ -1,0 +1,97 @@
+"""Stored results (helpers.store): runs kept in the repository load instead of training, say where they
+were trained, match their keys, and reproduce when trained again; and the ``data`` setting that picks
+MNIST or Fashion-MNIST."""
+import os
+
+import numpy as np
+import pytest
+
+from helpers import experiments, settings, store
+
+TOY = {"kind": "toy", "steps": 300, "log_every": 100}  # a second of training
+
+
+@pytest.fixture
+def stores(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENAI_STORED", str(tmp_path / "stored"))
+    monkeypatch.delenv("GENAI_RETRAIN", raising=False)
+    return tmp_path
+
+
+def test_a_stored_run_loads_instead_of_training_and_says_where_it_was_trained(stores, monkeypatch, capsys):
+    monkeypatch.setenv("GENAI_STORE", "1")
+    first = experiments.grid({"toy": TOY}, seeds=(0,), cache=str(stores / "a"))
+    (key, record), = store.runs()
+    assert key == experiments.key(record["config"]) and record["trained"]["budget"] in ("full", "cpu", "smoke")
+    assert np.load(os.path.join(store.folder(), key, "samples.npy")).shape == (store.KEEP, 2)
+
+    monkeypatch.setenv("GENAI_STORE", "0")
+    capsys.readouterr()
+    again = experiments.grid({"toy": TOY}, seeds=(0,), cache=str(stores / "b"))  # an empty cache: loads
+    out = capsys.readouterr().out
+    assert "toy seed 0: stored" in out and "1 loaded from stored results" in out and "0 runs trained now" in out
+    assert again.loc[0, "high_quality"] == first.loc[0, "high_quality"] and again.loc[0, "stored"]["commit"]
+    assert not os.path.exists(experiments.run_dir(record["config"], str(stores / "b")))  # nothing trained
+    with pytest.raises(FileNotFoundError, match="stored run: its scores and 64 samples"):
+        experiments.load_sampler(again.loc[0, "dir"])
+
+    monkeypatch.setenv("GENAI_RETRAIN", "1")
+    retrained = experiments.grid({"toy": TOY}, seeds=(0,), cache=str(stores / "c"))
+    assert not retrained.loc[0, "cached"] and "0 loaded from stored" not in capsys.readouterr().out
+
+
+def test_a_diverged_run_is_stored_as_diverged(stores, monkeypatch):
+    monkeypatch.setenv("GENAI_STORE", "1")
+    cfg = experiments.config("toy", policy="mixed_float16", lr=1.0, steps=500, log_every=500)  # overflows
+    row = experiments.run(cfg, str(stores / "a"))
+    monkeypatch.setenv("GENAI_STORE", "0")
+    again = experiments.run(cfg, str(stores / "b"))
+    assert row["status"] == again["status"] == "diverged" and again["stored"]
+
+
+# ------------------------------------------------------------------------ the repository's stored runs
+def test_every_stored_run_matches_its_key_and_keeps_its_samples():
+    runs = store.runs()
+    assert len(runs) >= 3, f"the repository stores finished runs in {store.folder()}"
+    for key, record in runs:
+        cfg = record["config"]
+        assert experiments.key(cfg) == key, f"{key}: its configuration hashes to {experiments.key(cfg)}"
+        assert settings.validate(cfg["kind"], {k: v for k, v in cfg.items() if k in settings.BY_NAME})
+        assert {"commit", "device", "budget", "date", "wall_s"} <= set(record["trained"])
+        if record["row"]["status"] == "ok":
+            samples = np.load(os.path.join(store.folder(), key, "samples.npy"))
+            assert len(samples) == store.KEEP
+            assert samples.dtype == (np.float32 if cfg["kind"] == "toy" else np.uint8)
+
+
+def test_a_small_stored_run_reproduces_within_its_seed_spread(tmp_path, monkeypatch):
+    """Train the smallest stored toy condition's seed 0 again and compare with the spread of its seeds."""
+    groups = {}
+    for key, record in store.runs():
+        cfg = record["config"]
+        if cfg["kind"] == "toy" and record["row"]["status"] == "ok":
+            groups.setdefault(experiments.key({**cfg, "seed": 0}), []).append(record)
+    seeded = [g for g in groups.values() if len(g) >= 3 and any(r["config"]["seed"] == 0 for r in g)]
+    assert seeded, "store a toy condition with at least three seeds (0, 1, 2)"
+    spread = lambda g: np.std([r["row"]["high_quality"] for r in g], ddof=1)
+    group = min(seeded, key=lambda g: (g[0]["config"]["steps"], spread(g)))  # the cheapest, then the tightest
+    values = np.array([r["row"]["high_quality"] for r in group])
+    cfg = next(r["config"] for r in group if r["config"]["seed"] == 0)
+    monkeypatch.setenv("GENAI_RETRAIN", "1")
+    again = experiments.run(cfg, str(tmp_path))
+    assert not again["cached"] and again["status"] == "ok"
+    spread = max(3 * values.std(ddof=1), 0.02)
+    assert abs(again["high_quality"] - values.mean()) <= spread, (again["high_quality"], values)
+
+
+# ------------------------------------------------------------------------------- the data setting
+def test_image_runs_name_their_data_and_only_mnist_records_its_source():
+    mnist, fashion = experiments.config("dcgan"), experiments.config("dcgan", data="fashion")
+    assert mnist["data"] == "mnist" and "data_source" in mnist
+    assert fashion["data"] == "fashion" and "data_source" not in fashion
+    assert experiments.key(mnist) != experiments.key(fashion)
+    assert experiments.config("toy")["data"] == "ring"
+    with pytest.raises(ValueError, match="a toy run trains on ring, grid, not on 'fashion'"):
+        experiments.config("toy", data="fashion")
+    with pytest.raises(ValueError, match="a vae run trains on mnist, fashion, not on 'ring'"):
+        experiments.config("vae", data="ring")
