@@ -52,7 +52,7 @@ def test_every_notebook_is_in_the_toc():
 
 def test_there_are_the_chapters_the_toc_lists():
     chapters = [p for p in NOTEBOOKS if re.match(r"\d\d_", p.name)]
-    assert [int(p.name[:2]) for p in chapters] == list(range(1, 11)), [p.name for p in chapters]
+    assert [int(p.name[:2]) for p in chapters] == list(range(1, 12)), [p.name for p in chapters]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -187,7 +187,7 @@ def test_every_listing_is_one_idea_the_reader_can_follow(path, index, name):
 # ------------------------------------------------------------------ docstrings name the chapter that uses them
 def _introduced():
     for module in ("data", "models", "training", "variants", "metrics", "plotting", "experiments", "runtime",
-                   "callbacks", "settings"):
+                   "callbacks", "settings", "diffusion"):
         mod = importlib.import_module(f"helpers.{module}")
         for name, obj in vars(mod).items():
             if name.startswith("_") or getattr(obj, "__module__", None) != mod.__name__:

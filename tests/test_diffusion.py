@@ -1,0 +1,102 @@
+"""The diffusion process of chapter 11 (helpers.diffusion): the closed-form forward marginal against the
+iterated chain, the noise-prediction form of the ELBO's terms, the optimal denoiser of a finite training
+set, and DDIM."""
+import numpy as np
+import pytest
+
+from helpers import diffusion
+
+BETAS = diffusion.linear_betas(1000)
+AB = diffusion.alpha_bars(BETAS)
+
+
+def test_schedules_start_at_the_data_and_end_in_noise():
+    assert AB[0] == 1.0 and len(AB) == 1001 and np.all(np.diff(AB) < 0)
+    assert AB[-1] < 1e-4  # Ho et al.'s schedule leaves almost nothing of the image
+    np.testing.assert_allclose(AB[1], 1 - 1e-4)
+    cos = diffusion.cosine_alpha_bars(1000)
+    assert cos[0] == 1.0 and np.all(np.diff(cos) <= 0) and cos[-1] < 1e-3
+    assert cos[500] > AB[500]  # the cosine schedule keeps more of the signal half way
+
+
+def test_closed_form_marginal_matches_the_iterated_chain():
+    rng = np.random.default_rng(0)
+    x0 = rng.uniform(-1, 1, 50)
+    x = np.tile(x0, (4000, 1))
+    for t in range(1, 301):
+        x = np.sqrt(1 - BETAS[t - 1]) * x + np.sqrt(BETAS[t - 1]) * rng.standard_normal(x.shape)
+    se = np.sqrt((1 - AB[300]) / len(x))
+    assert np.abs(x.mean(0) - np.sqrt(AB[300]) * x0).max() < 5 * se
+    np.testing.assert_allclose(x.var(0).mean(), 1 - AB[300], rtol=0.02)
+    eps = rng.standard_normal(50)
+    np.testing.assert_allclose(diffusion.noisy(x0, AB[300], eps), np.sqrt(AB[300]) * x0 + np.sqrt(1 - AB[300]) * eps)
+
+
+@pytest.mark.parametrize("t", [2, 10, 400, 1000])
+def test_each_elbo_term_is_a_weighted_noise_prediction_error(t):
+    """KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) with sigma_t^2 = beta_t, less its constant, computed
+    from the two means, equals w_t |eps - eps_hat|^2 (Ho et al. 2020, eq. 12)."""
+    rng = np.random.default_rng(t)
+    beta, a_prev, a_t = BETAS[t - 1], AB[t - 1], AB[t]
+    x0, eps = rng.uniform(-1, 1, 30), rng.standard_normal(30)
+    eps_hat = eps + rng.standard_normal(30)
+    xt = diffusion.noisy(x0, a_t, eps)
+    post = (np.sqrt(a_prev) * beta * x0 + np.sqrt(1 - beta) * (1 - a_prev) * xt) / (1 - a_t)
+    model = (xt - beta / np.sqrt(1 - a_t) * eps_hat) / np.sqrt(1 - beta)
+    kl = ((post - model) ** 2).sum() / (2 * beta)
+    w = beta ** 2 / (2 * beta * (1 - beta) * (1 - a_t))
+    np.testing.assert_allclose(kl, w * ((eps - eps_hat) ** 2).sum(), rtol=1e-9)
+
+
+def test_optimal_denoiser_is_the_posterior_mean_and_returns_a_training_image_at_low_noise():
+    rng = np.random.default_rng(1)
+    train = rng.uniform(-1, 1, (20, 16))
+    denoise = diffusion.optimal_denoiser(train)
+    # by hand: softmax of -|x_t - sqrt(ab) x_i|^2 / (2 (1 - ab)), then the weighted average
+    xt = rng.standard_normal((3, 16))
+    logits = -((xt[:, None] - np.sqrt(0.3) * train[None]) ** 2).sum(-1) / (2 * 0.7)
+    w = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(denoise(xt, 0.3), (w / w.sum(1, keepdims=True)) @ train, rtol=1e-10)
+    near = diffusion.noisy(train[7], 0.9999, rng.standard_normal(16))[None]
+    np.testing.assert_allclose(denoise(near, 0.9999)[0], train[7], atol=1e-8)
+    far = denoise(rng.standard_normal((1, 16)) * 1e-3, 1e-6)[0]  # no signal left: the average image
+    np.testing.assert_allclose(far, train.mean(0), atol=1e-3)
+
+
+def test_ddim_with_the_optimal_denoiser_returns_training_images():
+    rng = np.random.default_rng(2)
+    train = rng.uniform(-1, 1, (30, 64))
+    levels = AB[np.linspace(1000, 0, 41).astype(int)]
+    out = diffusion.ddim(diffusion.optimal_denoiser(train), rng.standard_normal((25, 64)), levels)
+    nearest = np.sqrt(((out[:, None] - train[None]) ** 2).sum(-1)).min(1)
+    assert nearest.max() < 1e-6
+
+
+def test_one_ddim_step_from_a_known_denoiser():
+    x0 = np.array([[0.2, -0.4]])
+    noise = np.array([[1.5, -0.3]])
+    out = diffusion.ddim(lambda x, a: np.tile(x0, (len(x), 1)), noise, [AB[1000], 1.0])
+    np.testing.assert_allclose(out, x0)
+    # a step to an intermediate level recombines the clean guess with the implied noise
+    seen = []
+
+    def recording(x, a):
+        seen.append(x.copy())
+        return np.tile(x0, (len(x), 1))
+
+    diffusion.ddim(recording, noise, [AB[1000], AB[200]])  # ends above the data: one more guess of x0
+    eps = (noise - np.sqrt(AB[1000]) * x0) / np.sqrt(1 - AB[1000])
+    np.testing.assert_allclose(seen[1], np.sqrt(AB[200]) * x0 + np.sqrt(1 - AB[200]) * eps)  # the same noise, reused
+
+
+def test_ddim_maps_noise_to_a_gaussian_data_distribution():
+    m, s = -0.5, 0.3
+
+    def denoise(xt, a):
+        return m + np.sqrt(a) * s ** 2 / (a * s ** 2 + 1 - a) * (xt - np.sqrt(a) * m)
+
+    start = np.random.default_rng(3).standard_normal((50_000, 1))
+    out = diffusion.ddim(denoise, start, AB[np.linspace(1000, 0, 1001).astype(int)])
+    assert abs(out.std() - s) < 0.01 and abs(out.mean() - m) < 0.01
+    one = diffusion.ddim(denoise, start, [AB[1000], 1.0])
+    assert one.std() < 0.01  # one step returns the posterior mean: no spread
