@@ -1,13 +1,13 @@
 """Command line for long runs outside notebooks.
 
-    python -m helpers train dcgan|cgan|vae|cvae|toy --out DIR [--steps N] [--SETTING VALUE ...]
+    python -m helpers train dcgan|cgan|vae|cvae|diffusion|toy --out DIR [--steps N] [--SETTING VALUE ...]
     python -m helpers train KIND --out DIR --resume [--steps N]
-    python -m helpers sample DIR --n N --out FILE.npy [--seed S] [--label K]
+    python -m helpers sample DIR --n N --out FILE.npy [--seed S] [--label K] [--steps S]
     python -m helpers evaluate FILE.npy [--subset-size K] [--data mnist|fashion]
 
-``--data fashion`` trains on Fashion-MNIST instead of MNIST. The flags of ``train`` are the run settings of :mod:`helpers.settings`, one flag each (``--train-size``
-for ``train_size``); ``python -m helpers train -h`` lists them with their defaults and the models that
-take them. Introduced in chapter 3.
+``--data fashion`` trains on Fashion-MNIST instead of MNIST. The flags of ``train`` are the run settings
+of :mod:`helpers.settings`, one flag each (``--train-size`` for ``train_size``); ``python -m helpers
+train -h`` lists them with their defaults and the models that take them. Introduced in chapter 3.
 """
 from __future__ import annotations
 
@@ -164,6 +164,11 @@ def sample(args) -> int:
         raise _fail(f"{args.dir}/config.json could not be read ({err}); `sample` needs the folder `train` wrote.")
     try:  # a label out of range, or one for an unconditional run, is a ValueError with the reason
         with runtime.precision(cfg.get("policy", "float32")):  # the run's precision, for this call
+            if args.steps is not None:
+                if cfg.get("kind") != "diffusion":
+                    raise ValueError(f"--steps is the DDIM steps of a diffusion run; {args.dir} holds a "
+                                     f"{cfg.get('kind')} run")
+                cfg["sample_steps"] = args.steps
             images, labels = experiments.sample(experiments.load_sampler(args.dir), args.n, cfg, seed=args.seed,
                                                 label=args.label)
     except ValueError as err:
@@ -230,9 +235,10 @@ def main(argv=None) -> int:
     fmt = argparse.RawDescriptionHelpFormatter
     ap = argparse.ArgumentParser(prog="python -m helpers", description=__doc__, formatter_class=fmt)
     sub = ap.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a model on MNIST or Fashion-MNIST", formatter_class=fmt, epilog=TRAIN_EPILOG,
-                       description="Train a DCGAN or a VAE, or their class-conditional versions (cgan, cvae), "
-                                   "with the book's recipe (helpers.training.RECIPES).")
+    t = sub.add_parser("train", help="train a model on MNIST or Fashion-MNIST", formatter_class=fmt,
+                       epilog=TRAIN_EPILOG,
+                       description="Train a DCGAN or a VAE, their class-conditional versions (cgan, cvae), or a "
+                                   "diffusion model, with the book's recipe (helpers.training.RECIPES).")
     t.add_argument("kind", choices=sorted(RECIPES), help="the model")
     t.add_argument("--out", required=True, help="run folder (created)")
     t.add_argument("--resume", action="store_true", help="continue or extend the run in --out (see below)")
@@ -247,6 +253,7 @@ def main(argv=None) -> int:
     s.add_argument("--n", type=_positive, default=1000, help="number of digits; default: 1000")
     s.add_argument("--out", required=True, help="output .npy file")
     s.add_argument("--seed", type=int, default=0, help="noise seed; default: 0")
+    s.add_argument("--steps", type=_positive, help="diffusion only: DDIM steps; default: the run's sample_steps")
     s.add_argument("--label", type=int, help="cgan/cvae only: the digit to generate; default: the classes in turn "
                                              "(0, 1, ..., 9, 0, ...). A conditional run also writes the classes "
                                              "asked for beside --out, as FILE.labels.npy")

@@ -115,26 +115,38 @@ class Family:
 
     def score(self, model, cfg, x_train, y_train, sampler, n: int = 1000, seed: int = 1234):
         """The run's row of scores, its samples and their classes (see :func:`score`)."""
-        from . import metrics
-
-        _, (x_test, _) = data.load_images(cfg["data"])  # the held-out images, never changed
         samples, labels = self.sample(sampler, n, cfg, seed=seed)
-        reader = cfg["data"]  # the shipped classifier of the run's data set
-        row = metrics.evaluate(samples, x_test, dataset=reader)
-        row = {k: row[k] for k in ("fid", "kid", "is", "precision", "recall", "density", "coverage")}
-        rec = metrics.recognition(samples, reader)
-        row["confidence"], row["classes"] = rec["mean_confidence"], rec["classes_at_2pct"]
-        row["readers_agree"] = metrics.readers_agree(samples, reader)  # a second, independent reader
-        row.update({f"share_{c}": s for c, s in enumerate(rec["class_shares"])})
-        to_train, test_to_train = metrics.copy_distances(samples, x_train, x_test, dataset=reader)
-        row["nn_sample"], row["nn_heldout"] = float(np.median(to_train)), float(np.median(test_to_train))
-        row["copy_ratio"] = row["nn_sample"] / row["nn_heldout"]
-        row["memorised"] = metrics.memorised(samples, x_train)[0]  # Gu et al.'s rule, in pixels (chapter 6)
-        if labels is not None:  # does the classifier see the class that was asked for?
-            predicted = metrics.class_probabilities(samples, reader).argmax(1)
-            row["agreement"] = float(np.mean(predicted == labels))
-            row.update({f"agreement_{c}": float(np.mean(predicted[labels == c] == c)) for c in range(10)})
-        return row, samples, labels
+        return score_samples(samples, labels, cfg, x_train), samples, labels
+
+
+def score_samples(samples, labels, cfg: dict, x_train) -> dict:
+    """The scores of an image run's uint8 ``samples`` (and the classes asked for, ``labels``, or ``None``)
+    against the held-out images of its ``data``, read by that data set's shipped classifier: FID, KID and
+    IS against all held-out images; precision, recall, density and coverage against as many held-out
+    images as there are samples (the k-NN measures assume equal sizes); recognition, the second reader's
+    agreement, the copy distances and Gu et al.'s memorised share against ``x_train``."""
+    from . import metrics
+
+    _, (x_test, _) = data.load_images(cfg["data"])  # the held-out images, never changed
+    reader = cfg["data"]  # the shipped classifier of the run's data set
+    row = metrics.evaluate(samples, x_test, dataset=reader)
+    row = {k: row[k] for k in ("fid", "kid", "is")}
+    real_f, fake_f = metrics.features(x_test[:len(samples)], reader), metrics.features(samples, reader)
+    row["precision"], row["recall"] = metrics.precision_recall(real_f, fake_f)
+    row["density"], row["coverage"] = metrics.density_coverage(real_f, fake_f)
+    rec = metrics.recognition(samples, reader)
+    row["confidence"], row["classes"] = rec["mean_confidence"], rec["classes_at_2pct"]
+    row["readers_agree"] = metrics.readers_agree(samples, reader)  # a second, independent reader
+    row.update({f"share_{c}": s for c, s in enumerate(rec["class_shares"])})
+    to_train, test_to_train = metrics.copy_distances(samples, x_train, x_test, dataset=reader)
+    row["nn_sample"], row["nn_heldout"] = float(np.median(to_train)), float(np.median(test_to_train))
+    row["copy_ratio"] = row["nn_sample"] / row["nn_heldout"]
+    row["memorised"] = metrics.memorised(samples, x_train)[0]  # Gu et al.'s rule, in pixels (chapter 6)
+    if labels is not None:  # does the classifier see the class that was asked for?
+        predicted = metrics.class_probabilities(samples, reader).argmax(1)
+        row["agreement"] = float(np.mean(predicted == labels))
+        row.update({f"agreement_{c}": float(np.mean(predicted[labels == c] == c)) for c in range(10)})
+    return row
 
 
 class DCGAN(Family):
@@ -278,8 +290,37 @@ class Toy(DCGAN):
         return metrics.mode_coverage(samples, centres, std), samples, None
 
 
+class DiffusionFamily(Family):
+    """Chapter 11's diffusion model: a U-Net of widths (w, 2w, 3w) predicting the noise, sampled with
+    DDIM (``sample_steps``) from its weights' moving average."""
+
+    gan = False
+
+    def check(self, cfg):
+        if cfg["width"] % 8:
+            raise ValueError(f"a diffusion run's width must be a multiple of 8 (its group norm has 8 groups), "
+                             f"got {cfg['width']}")
+
+    def build(self, cfg, shares=None):
+        from . import models, training
+
+        w = cfg["width"]
+        model = training.make_diffusion(models.unet((w, 2 * w, 3 * w)), ema=cfg["ema"], seed=cfg["seed"],
+                                        lr=cfg["lr"], jit_compile=cfg["jit_compile"],
+                                        steps_per_execution=STEPS_PER_EXECUTION)
+        return model, model.ema_network
+
+    def sample(self, sampler, n, cfg, seed=1234, label=None):
+        from . import diffusion
+
+        if label is not None:
+            raise ValueError("this diffusion run is not conditional: it cannot be asked for a class")
+        z = np.random.default_rng(seed).standard_normal((n, 28 * 28))
+        return data.to_uint8(diffusion.sample(sampler, z, cfg["sample_steps"]), "tanh"), None
+
+
 FAMILIES = {"dcgan": DCGAN(), "cgan": ConditionalDCGAN(), "vae": VAEFamily(), "cvae": VAEFamily(conditional=True),
-            "toy": Toy()}
+            "toy": Toy(), "diffusion": DiffusionFamily()}
 
 
 def build(cfg: dict, shares=None):

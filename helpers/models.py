@@ -352,3 +352,58 @@ def self_conditioned_sampler(generator, shares) -> keras.Model:
     noise = keras.Input((z_dim + 1,), name="noise")
     z, cluster = ClusterChoice(shares)(noise)
     return keras.Model(noise, generator([z, cluster]), name="self_conditioned_sampler")
+
+
+# --------------------------------------------------------------------------------- chapter 11's U-Net
+@keras.saving.register_keras_serializable(package="helpers")
+class NoiseEmbedding(layers.Layer):
+    """A sinusoidal embedding of the noise variance ``(B, 1, 1, 1)`` -> ``(B, 1, 1, dims)``: sines and
+    cosines at frequencies spaced evenly in log scale from 1 to 1,000 (as Transformers embed positions),
+    so the network can tell small noise levels apart."""
+
+    def __init__(self, dims: int = 32, **kwargs):
+        super().__init__(**kwargs)
+        self.dims = dims
+
+    def call(self, variance):
+        freqs = keras.ops.exp(keras.ops.linspace(0.0, keras.ops.log(1000.0), self.dims // 2))
+        angles = 2.0 * 3.141592653589793 * keras.ops.cast(freqs, variance.dtype) * variance
+        return keras.ops.concatenate([keras.ops.sin(angles), keras.ops.cos(angles)], axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "dims": self.dims}
+
+
+def _residual(x, width: int):
+    skip = x if x.shape[-1] == width else layers.Conv2D(width, 1)(x)
+    x = layers.GroupNormalization(groups=8, center=False, scale=False)(x)
+    x = layers.Conv2D(width, 3, padding="same", activation="swish")(x)
+    x = layers.Conv2D(width, 3, padding="same")(x)
+    return layers.Add()([x, skip])
+
+
+def unet(widths=(32, 64, 96), blocks: int = 2, embed_dims: int = 32) -> keras.Model:
+    """The noise-predicting network of chapter 11: ``[noisy images (B, 28, 28, 1), noise variances
+    (B, 1, 1, 1)]`` -> the predicted noise ``(B, 28, 28, 1)``. A U-Net: residual blocks at each width,
+    average pooling down (28 -> 14 -> 7 for three widths), the last width at the bottom, then upsampling
+    with the skip connections of the way down; the noise level enters as a :class:`NoiseEmbedding`
+    added to the first features. The last layer starts at zero (the first prediction is "no noise").
+    Used by chapter 11's hands-on part."""
+    images = keras.Input(IMG_SHAPE, name="noisy_images")
+    variances = keras.Input((1, 1, 1), name="noise_variances")
+    e = layers.UpSampling2D(IMG_SHAPE[0])(NoiseEmbedding(embed_dims)(variances))
+    x = layers.Concatenate()([layers.Conv2D(widths[0], 1)(images), e])
+    skips = []
+    for width in widths[:-1]:
+        for _ in range(blocks):
+            x = _residual(x, width)
+            skips.append(x)
+        x = layers.AveragePooling2D(2)(x)
+    for _ in range(blocks):
+        x = _residual(x, widths[-1])
+    for width in reversed(widths[:-1]):
+        x = layers.UpSampling2D(interpolation="bilinear")(x)
+        for _ in range(blocks):
+            x = _residual(layers.Concatenate()([x, skips.pop()]), width)
+    out = layers.Conv2D(1, 1, kernel_initializer="zeros", dtype="float32")(x)
+    return keras.Model([images, variances], out, name="unet")

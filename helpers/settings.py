@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from . import data, runtime, training, variants
 
 GANS, VAES, CONDITIONAL = ("dcgan", "cgan", "toy"), ("vae", "cvae"), ("cgan", "cvae")
-IMAGES = ("dcgan", "cgan", "vae", "cvae")
+IMAGES = ("dcgan", "cgan", "vae", "cvae", "diffusion")
 KINDS = IMAGES + ("toy",)
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
@@ -58,8 +58,13 @@ SETTINGS = [
     Setting("batch_size", "recipe", KINDS, "images (points) per step", int, _at_least(1)),
     Setting("log_every", "recipe", KINDS, "steps between log rows, checkpoints and sample grids", int, _at_least(1)),
     Setting("seed", 0, KINDS, "seed of the weights, noise and data order", int),
-    Setting("z_dim", "recipe", KINDS, "size of the noise / latent code", int, _at_least(1)),
-    Setting("width", "recipe", KINDS, "network width", int, _at_least(1)),
+    Setting("z_dim", "recipe", GANS + VAES, "size of the noise / latent code", int, _at_least(1)),
+    Setting("width", "recipe", KINDS, "network width (diffusion: the U-Net's first; then 2x and 3x)", int,
+            _at_least(1)),
+    Setting("ema", "recipe", ("diffusion",), "decay of the weights' moving average that samples (chapter 11)",
+            float, lambda v: None if 0 <= v < 1 else "must be in [0, 1)"),
+    Setting("sample_steps", "recipe", ("diffusion",), "DDIM steps of the scored samples (chapter 11)", int,
+            _at_least(1)),
     Setting("lr", "recipe", KINDS, "learning rate", float, _positive),
     Setting("policy", "recipe", KINDS, "precision policy (default: the recipe's, else the device's)", str,
             choices=POLICIES),

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from . import runtime
+from . import diffusion, runtime
 
 # The recipes of the command line, the chapters and the experiment grids: steps per budget, batch size,
 # log interval, network sizes, learning rate and, where it matters, the precision ("policy"; without it the
@@ -32,6 +33,9 @@ RECIPES = {
     # compiled call (a step takes about a millisecond on a CPU; XLA was slower there)
     "toy": {"steps": {"full": 20_000, "cpu": 2_500, "smoke": 40}, "batch_size": 256, "log_every": 500,
             "z_dim": 2, "width": 128, "lr": 1e-3, "policy": "float32", "jit_compile": False},
+    # chapter 11's diffusion model: a U-Net of widths 32/64/96, AdamW, an EMA of its weights, DDIM sampling
+    "diffusion": {"steps": {"full": 20_000, "cpu": 4_000, "smoke": 20}, "batch_size": 64, "log_every": 200,
+                  "width": 32, "lr": 1e-3, "ema": 0.999, "sample_steps": 20},
 }
 NUM_CLASSES = 10
 STEPS_PER_EXECUTION = 10  # train steps per compiled call (fewer Python round trips; see fit_steps)
@@ -290,6 +294,74 @@ def make_vae(encoder, decoder, beta: float = 1.0, seed: int = 0, lr: float = 1e-
     vae.compile(keras.optimizers.Adam(lr), steps_per_execution=steps_per_execution,
                 jit_compile=runtime.device_choices()["jit_compile"] if jit_compile is None else jit_compile)
     return vae
+
+
+# ------------------------------------------------------------------------------------- diffusion
+def uniform(shape, seed_generator):
+    """Uniform float32 noise in [0, 1) of ``shape``, each replica its own (chapter 11's noise levels)."""
+    return tf.random.stateless_uniform(shape, seed=replica_seed(seed_generator), dtype=tf.float32)
+
+
+class Diffusion(Tracked):
+    """A denoising diffusion model as one ``keras.Model`` (chapter 11): ``network`` (images and noise
+    variances in, the predicted noise out) learns Ho et al.'s simple loss at noise levels drawn from
+    :func:`helpers.diffusion.signal_share`; ``ema_network``, an exponential moving average of its weights,
+    is what samples. Images live in ``[-1, 1]``."""
+
+    scale = "tanh"
+    tracked = ("loss",)
+
+    def __init__(self, network, ema: float = 0.999, seed: int = 0, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.network, self.ema = network, float(ema)
+        self.ema_network = keras.models.clone_model(network)
+        self.ema_network.set_weights(network.get_weights())
+        self.z_dim = int(np.prod(network.inputs[0].shape[1:]))  # a sample starts from one noise image
+
+    def compile(self, optimizer, **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        self.optimizer.build(self.network.trainable_variables)
+
+    def optimizer_pairs(self):
+        return [(self.optimizer, self.network)]
+
+    def train_step(self, images):
+        noise = normal(tf.shape(images), self.seed_generator)
+        t = uniform((tf.shape(images)[0], 1, 1, 1), self.seed_generator)  # a noise level per image
+        alpha_bar = diffusion.signal_share(t)
+        noisy = tf.sqrt(alpha_bar) * images + tf.sqrt(1 - alpha_bar) * noise  # the forward process, one jump
+        with tf.GradientTape() as tape:
+            predicted = tf.cast(self.network([noisy, 1 - alpha_bar], training=True), tf.float32)
+            loss = tf.reduce_mean(tf.square(noise - predicted))  # Ho et al.'s simple loss
+        update(self.optimizer, tape, loss, self.network.trainable_variables)
+        self.average_weights()
+        return self.record({"loss": loss})
+
+    def average_weights(self):
+        """``ema_network <- decay * ema_network + (1 - decay) * network``, with ``decay = min(ema, (1 + k) /
+        (10 + k))`` after ``k`` updates, so the random initial weights fade within the first few hundred
+        steps instead of weighing on the average for thousands."""
+        k = tf.cast(self.optimizer.iterations, tf.float32)
+        decay = tf.minimum(self.ema, (1.0 + k) / (10.0 + k))
+        for w, avg in zip(self.network.weights, self.ema_network.weights):
+            avg.assign(decay * avg + (1.0 - decay) * tf.cast(w, avg.dtype))
+
+    def generate(self, z, steps: int = 20):
+        """Images in about ``[-1, 1]`` from noise ``z`` ``(N, 784)``: ``steps`` DDIM steps of the EMA network."""
+        return diffusion.sample(self.ema_network, np.asarray(z), steps)
+
+    def call(self, inputs, training=False):
+        return self.network(inputs, training=training)
+
+
+def make_diffusion(network, ema: float = 0.999, seed: int = 0, lr: float = 1e-3, jit_compile: bool | None = None,
+                   steps_per_execution: int = 1, weight_decay: float = 1e-4) -> Diffusion:
+    """A compiled :class:`Diffusion` with AdamW (``lr``, ``weight_decay``), as keras-io's DDIM example
+    trains it. Used by chapter 11's hands-on part."""
+    model = Diffusion(network, ema=ema, seed=seed)
+    model.compile(keras.optimizers.AdamW(lr, weight_decay=weight_decay), steps_per_execution=steps_per_execution,
+                  jit_compile=runtime.device_choices()["jit_compile"] if jit_compile is None else jit_compile)
+    return model
 
 
 # --------------------------------------------------------------------------------------- exact steps

@@ -17,6 +17,10 @@ VAE_STEPS = (1_000, 3_200, 10_000)
 GRIDS = {
     "fashion-gan": {f"dcgan n={n} steps={s}": {"kind": "dcgan", "data": "fashion", "train_size": n, "steps": s}
                     for s in GAN_STEPS[::-1] for n in SIZES[::-1]},
+    # the same with chapter 9's self-conditioning on 50 k-means clusters of the training pixels
+    "fashion-scgan": {f"self-conditioned n={n} steps={s}": {"kind": "dcgan", "data": "fashion", "train_size": n,
+                                                            "steps": s, "clusters": 50}
+                      for n in SIZES[::-1] for s in GAN_STEPS[::-1]},
     "fashion-vae": {f"vae n={n} steps={s}": {"kind": "vae", "data": "fashion", "train_size": n, "steps": s}
                     for s in VAE_STEPS[::-1] for n in SIZES[::-1]},
     # chapter 8's plain toy GAN on both mixtures at the cpu budget (also the small run tests/test_store.py retrains)

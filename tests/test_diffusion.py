@@ -100,3 +100,65 @@ def test_ddim_maps_noise_to_a_gaussian_data_distribution():
     assert abs(out.std() - s) < 0.01 and abs(out.mean() - m) < 0.01
     one = diffusion.ddim(denoise, start, [AB[1000], 1.0])
     assert one.std() < 0.01  # one step returns the posterior mean: no spread
+
+
+# ------------------------------------------------------------------------------- the trained model
+def test_unet_maps_noisy_images_and_variances_to_noise_of_the_same_shape():
+    from helpers import models
+
+    net = models.unet((8, 16, 24), blocks=1)
+    x = np.random.default_rng(0).standard_normal((3, 28, 28, 1)).astype("float32")
+    out = np.asarray(net([x, np.full((3, 1, 1, 1), 0.5, "float32")]))
+    assert out.shape == (3, 28, 28, 1) and np.all(out == 0)  # the last layer starts at zero
+    assert [l.output.shape[1] for l in net.layers if l.__class__.__name__ == "AveragePooling2D"] == [14, 7]
+    emb = np.asarray(models.NoiseEmbedding(8)(np.array([[[[0.1]]], [[[0.9]]]], "float32")))
+    assert emb.shape == (2, 1, 1, 8) and np.allclose(emb[..., :4] ** 2 + emb[..., 4:] ** 2, 1)
+
+
+def test_signal_share_runs_from_almost_data_to_almost_noise():
+    ab = np.asarray(diffusion.signal_share(np.array([0.0, 0.5, 1.0])))
+    np.testing.assert_allclose(ab[[0, 2]], [0.95 ** 2, 0.02 ** 2], rtol=1e-5)
+    assert ab[0] > ab[1] > ab[2]
+
+
+def _small(**kw):
+    from helpers import experiments
+
+    return experiments.config("diffusion", steps=40, log_every=20, width=8, batch_size=32, train_size=200,
+                              sample_steps=5, policy="float32", **kw)
+
+
+def test_the_simple_loss_falls_and_the_moving_average_follows_the_weights(tmp_path):
+    from helpers import experiments
+
+    model, _, info = experiments.train(_small(), str(tmp_path / "a"), verbose=0)
+    loss = info["history"]["loss"]
+    assert loss[-1] < 0.8 * loss[0], loss  # from about 1 (predicting no noise) down
+    w, avg = model.network.weights[0].numpy(), model.ema_network.weights[0].numpy()
+    assert not np.allclose(w, avg) and np.corrcoef(w.ravel(), avg.ravel())[0, 1] > 0.5
+
+
+def test_a_resumed_diffusion_run_ends_with_the_weights_of_a_straight_one(tmp_path):
+    from helpers import experiments
+
+    cfg = _small()
+    experiments.train({**cfg, "steps": 20}, str(tmp_path / "r"), verbose=0)
+    resumed, _, _ = experiments.train(cfg, str(tmp_path / "r"), resume=True, verbose=0)
+    straight, _, _ = experiments.train(cfg, str(tmp_path / "s"), verbose=0)
+    for a, b in zip(resumed.ema_network.weights + resumed.network.weights,
+                    straight.ema_network.weights + straight.network.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_cli_trains_samples_with_its_steps_and_evaluates_a_diffusion_run(tmp_path, capsys):
+    from helpers import __main__ as cli
+
+    out, npy = str(tmp_path / "d"), str(tmp_path / "d.npy")
+    assert cli.main(["train", "diffusion", "--out", out, "--steps", "10", "--width", "8", "--batch-size", "16",
+                     "--train-size", "100", "--log-every", "10"]) == 0
+    assert cli.main(["sample", out, "--n", "20", "--steps", "3", "--out", npy]) == 0
+    assert np.load(npy).shape == (20, 28, 28) and np.load(npy).dtype == np.uint8
+    assert cli.main(["evaluate", npy]) == 0 and '"fid"' in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["train", "diffusion", "--out", str(tmp_path / "x"), "--width", "12"])  # not a multiple of 8
+    assert "multiple of 8" in capsys.readouterr().err

@@ -245,7 +245,7 @@ def test_cli_help_lists_defaults_files_and_exit_codes(capsys):
         cli.main(["train", "-h"])
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     steps = " / ".join(f"{k} {training.RECIPES[k]['steps'][runtime.budget()]}" for k in sorted(training.RECIPES))
-    for needle in (f"({runtime.budget()}): {steps}", "default: cgan 128 / cvae 64 / dcgan 128 / toy 256 / vae 64",
+    for needle in (f"({runtime.budget()}): {steps}", "default: cgan 128 / cvae 64 / dcgan 128 / diffusion 64 / toy 256 / vae 64",
                    "dcgan, toy only: the GAN loss", "--train-size",
                    "config.json", "checkpoint/",
                    "generator.keras", "exit codes",
