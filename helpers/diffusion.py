@@ -73,7 +73,7 @@ def signal_share(t, lowest: float = 0.02, highest: float = 0.95):
     samples with (keras-io's ``ddim.py``): ``sqrt(alpha_bar) = cos(angle)`` with the angle rising linearly
     from ``acos(highest)`` at ``t = 0`` to ``acos(lowest)`` at ``t = 1``, a cosine schedule that never
     reaches pure data or pure noise. Works on numpy arrays and TensorFlow tensors (``keras.ops``).
-    Used by chapter 11's hands-on part."""
+    Introduced in chapter 11."""
     import math
 
     import keras
@@ -82,23 +82,27 @@ def signal_share(t, lowest: float = 0.02, highest: float = 0.95):
     return keras.ops.square(keras.ops.cos(start + t * (end - start)))
 
 
-def network_denoiser(network, shape=(28, 28, 1), batch: int = 500):
+def network_denoiser(network, shape=(28, 28, 1), batch: int = 500, clip: bool = True):
     """``denoise(x_t, alpha_bar)`` for :func:`ddim` from a noise-predicting network (chapter 11's U-Net,
     inputs ``[images, noise variances]``): the clean image implied by its noise guess,
-    ``(x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar)``, on flat arrays. Used by chapter 11's hands-on part."""
+    ``(x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar)``, on flat arrays; ``clip`` keeps that guess in the
+    images' range [-1, 1] (at high noise the division by a small ``sqrt(alpha_bar)`` magnifies the network's
+    errors far outside it). Used by chapter 11's hands-on part."""
     def denoise(x_t, alpha_bar):
         x = np.asarray(x_t, np.float32).reshape((-1, *shape))
         variance = np.full((len(x), 1, 1, 1), 1.0 - alpha_bar, np.float32)
         eps = np.concatenate([np.asarray(network.predict_on_batch([x[i:i + batch], variance[i:i + batch]]),
                                          np.float64) for i in range(0, len(x), batch)])
-        return ((x - np.sqrt(1.0 - alpha_bar) * eps) / np.sqrt(alpha_bar)).reshape(len(x), -1)
+        x0 = (x - np.sqrt(1.0 - alpha_bar) * eps) / np.sqrt(alpha_bar)
+        return (np.clip(x0, -1.0, 1.0) if clip else x0).reshape(len(x), -1)
 
     return denoise
 
 
-def sample(network, noise, steps: int):
-    """Images in about [-1, 1] ``(N, 28, 28, 1)`` from standard normal ``noise`` ``(N, 784)`` with ``steps``
-    DDIM steps of a noise-predicting ``network`` along :func:`signal_share`. Used by chapter 11's hands-on part."""
+def sample(network, noise, steps: int, clip: bool = True):
+    """Images in [-1, 1] ``(N, 28, 28, 1)`` from standard normal ``noise`` ``(N, 784)`` with ``steps`` DDIM
+    steps of a noise-predicting ``network`` along :func:`signal_share` (``clip``: see
+    :func:`network_denoiser`). Used by chapter 11's hands-on part."""
     levels = np.asarray(signal_share(np.linspace(1.0, 0.0, int(steps) + 1)), np.float64)
-    out = ddim(network_denoiser(network), np.asarray(noise, np.float64).reshape(len(noise), -1), levels)
+    out = ddim(network_denoiser(network, clip=clip), np.asarray(noise, np.float64).reshape(len(noise), -1), levels)
     return out.reshape(len(noise), 28, 28, 1)

@@ -388,7 +388,7 @@ def unet(widths=(32, 64, 96), blocks: int = 2, embed_dims: int = 32) -> keras.Mo
     average pooling down (28 -> 14 -> 7 for three widths), the last width at the bottom, then upsampling
     with the skip connections of the way down; the noise level enters as a :class:`NoiseEmbedding`
     added to the first features. The last layer starts at zero (the first prediction is "no noise").
-    Used by chapter 11's hands-on part."""
+    Introduced in chapter 11."""
     images = keras.Input(IMG_SHAPE, name="noisy_images")
     variances = keras.Input((1, 1, 1), name="noise_variances")
     e = layers.UpSampling2D(IMG_SHAPE[0])(NoiseEmbedding(embed_dims)(variances))

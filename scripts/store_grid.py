@@ -23,6 +23,9 @@ GRIDS = {
                       for n in SIZES[::-1] for s in GAN_STEPS[::-1]},
     "fashion-vae": {f"vae n={n} steps={s}": {"kind": "vae", "data": "fashion", "train_size": n, "steps": s}
                     for s in VAE_STEPS[::-1] for n in SIZES[::-1]},
+    # chapter 3's DCGAN and chapter 5's VAE recipes at the budget in force (chapter 11 sets them beside
+    # its diffusion model)
+    "recipes": {"DCGAN (chapter 3)": {"kind": "dcgan"}, "VAE (chapter 5)": {"kind": "vae"}},
     # chapter 8's plain toy GAN on both mixtures at the cpu budget (also the small run tests/test_store.py retrains)
     "toy-plain": {f"{name}: plain": {"kind": "toy", "data": name, "steps": 2_500} for name in ("ring", "grid")},
 }
