@@ -104,7 +104,7 @@ def test_config_validates_and_is_json_stable():
     with pytest.raises(ValueError, match="unknown setting"):
         experiments.config("dcgan", train_sise=500)
     with pytest.raises(ValueError, match="unknown model"):
-        experiments.config("diffusion")
+        experiments.config("gpt")
     with pytest.raises(ValueError, match="augment applies to dcgan, not to vae"):
         experiments.config("vae", augment="translation")
 
