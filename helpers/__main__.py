@@ -98,7 +98,7 @@ def _resumed_config(args, given: dict) -> dict:
                         f"{asked[key]!r}; a run keeps its settings (drop the flag, or start another --out).")
     if cfg.get("data_source") != asked.get("data_source"):
         raise _fail(f"--resume: {args.out} was trained on {cfg.get('data_source')}, but the digits now come from "
-                    f"{asked['data_source']}; resume where the same data is available.")
+                    f"{asked.get('data_source')}; resume where the same data is available.")
     if given.get("steps") is not None:
         cfg["steps"] = given["steps"]
     return cfg

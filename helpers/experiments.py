@@ -129,11 +129,8 @@ def score_samples(samples, labels, cfg: dict, x_train) -> dict:
 
     _, (x_test, _) = data.load_images(cfg["data"])  # the held-out images, never changed
     reader = cfg["data"]  # the shipped classifier of the run's data set
-    row = metrics.evaluate(samples, x_test, dataset=reader)
-    row = {k: row[k] for k in ("fid", "kid", "is")}
-    real_f, fake_f = metrics.features(x_test[:len(samples)], reader), metrics.features(samples, reader)
-    row["precision"], row["recall"] = metrics.precision_recall(real_f, fake_f)
-    row["density"], row["coverage"] = metrics.density_coverage(real_f, fake_f)
+    row = metrics.evaluate(samples, x_test, dataset=reader, knn_size=len(samples))
+    row = {k: row[k] for k in ("fid", "kid", "is", "precision", "recall", "density", "coverage")}
     rec = metrics.recognition(samples, reader)
     row["confidence"], row["classes"] = rec["mean_confidence"], rec["classes_at_2pct"]
     row["readers_agree"] = metrics.readers_agree(samples, reader)  # a second, independent reader

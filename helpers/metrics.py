@@ -124,15 +124,14 @@ def second_reader(dataset: str = "mnist"):
         pick = np.random.default_rng(0).permutation(len(x))[:10_000]
         with warnings.catch_warnings():  # 300 iterations: close enough to the optimum to read images
             warnings.simplefilter("ignore", ConvergenceWarning)
-            _readers[dataset] = LogisticRegression(max_iter=300).fit(x[pick].reshape(len(pick), -1) / 255.0, y[pick])
+            _readers[dataset] = LogisticRegression(max_iter=300).fit(_embed(x[pick], "pixels"), y[pick])
     return _readers[dataset]
 
 
 def readers_agree(images, dataset: str = "mnist") -> float:
     """The share of uint8 images ``(N, 28, 28)`` that :func:`second_reader` and the shipped classifier
     read as the same class (compare it with the same share on real held-out images)."""
-    x = data.check_images(images)
-    predicted = second_reader(dataset).predict(x.reshape(len(x), -1) / 255.0)
+    predicted = second_reader(dataset).predict(_embed(images, "pixels"))
     return float(np.mean(predicted == class_probabilities(images, dataset).argmax(1)))
 
 
@@ -433,11 +432,12 @@ def inception_features(images, weights="imagenet", batch_size: int = 50) -> np.n
 
 
 def evaluate(fake_images, real_images=None, subset_size: int = 1000, subsets: int = 100, seed: int = 0,
-             real_features=None, dataset: str = "mnist") -> dict:
+             real_features=None, dataset: str = "mnist", knn_size: int | None = None) -> dict:
     """Every metric of the evaluation chapter for uint8 images ``(N, 28, 28)`` against real ones, on the
     shipped classifier's features (FID, KID, precision/recall, density/coverage) and class probabilities (IS). Pass
     ``real_features`` (from :func:`features`) instead of ``real_images`` to score many sets against one
-    reference without extracting its features again."""
+    reference without extracting its features again. ``knn_size`` compares the k-NN measures (precision,
+    recall, density, coverage) with the first ``knn_size`` real images only (default: all of them)."""
     if (real_images is None) == (real_features is None):
         raise ValueError("pass the real reference as real_images or as real_features (not both)")
     fake_f, fake_logits = _predict(fake_images, dataset)
@@ -448,8 +448,8 @@ def evaluate(fake_images, real_images=None, subset_size: int = 1000, subsets: in
     size = min(subset_size, len(fake_f), len(real_f))
     kid_mean, kid_std = kid(real_f, fake_f, subsets=subsets, subset_size=size, seed=seed)
     is_mean, is_std = inception_score(fake_p, splits=min(10, len(fake_p) // 2), seed=seed)
-    precision, recall = precision_recall(real_f, fake_f)
-    density, coverage = density_coverage(real_f, fake_f)
+    precision, recall = precision_recall(real_f[:knn_size], fake_f)
+    density, coverage = density_coverage(real_f[:knn_size], fake_f)
     return {"fid": fid(real_f, fake_f), "kid": kid_mean, "kid_std": kid_std, "kid_subset_size": size,
             "is": is_mean, "is_std": is_std, "precision": precision, "recall": recall, "density": density,
             "coverage": coverage,
