@@ -39,6 +39,9 @@ def main():
         new = experiments.score_samples(np.load(samples), np.load(labels) if os.path.exists(labels) else None,
                                         cfg, x_train)
         changed = {k: (row.get(k), v) for k, v in new.items() if row.get(k) != v}
+        print(f"{name}: {len(changed)} scores changed" + (f", e.g. {dict(list(changed.items())[:3])}" if changed else ""))
+        if not changed:  # nothing to rewrite, and a stored run keeps its provenance as it was
+            continue
         row.update(new)
         experiments._write_json(result, row)
         key = experiments.key(cfg)
@@ -48,7 +51,6 @@ def main():
             record["row"].update(new)
             record["trained"]["rescored"] = time.strftime("%Y-%m-%d")
             experiments._write_json(kept, record)
-        print(f"{name}: {len(changed)} scores changed" + (f", e.g. {dict(list(changed.items())[:3])}" if changed else ""))
 
 
 if __name__ == "__main__":
