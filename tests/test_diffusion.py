@@ -138,16 +138,15 @@ def test_the_simple_loss_falls_and_the_moving_average_follows_the_weights(tmp_pa
     assert not np.allclose(w, avg) and np.corrcoef(w.ravel(), avg.ravel())[0, 1] > 0.5
 
 
-def test_a_resumed_diffusion_run_ends_with_the_weights_of_a_straight_one(tmp_path):
+def test_a_resumed_diffusion_run_ends_with_the_weights_of_a_straight_one(tmp_path, assert_same_state):
     from helpers import experiments
 
     cfg = _small()
     experiments.train({**cfg, "steps": 20}, str(tmp_path / "r"), verbose=0)
     resumed, _, _ = experiments.train(cfg, str(tmp_path / "r"), resume=True, verbose=0)
     straight, _, _ = experiments.train(cfg, str(tmp_path / "s"), verbose=0)
-    for a, b in zip(resumed.ema_network.weights + resumed.network.weights,
-                    straight.ema_network.weights + straight.network.weights):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+    assert_same_state(resumed.ema_network.weights + resumed.network.weights,
+                      straight.ema_network.weights + straight.network.weights)
 
 
 def test_cli_trains_samples_with_its_steps_and_evaluates_a_diffusion_run(tmp_path, capsys):
