@@ -276,6 +276,14 @@ def make_dataset(
     return ds.map(_scale, num_parallel_calls=2).prefetch(2).with_options(options)
 
 
+def scaled(images, scale: str = "tanh") -> np.ndarray:
+    """uint8 images ``(N, 28, 28)`` as float32 ``(N, 28, 28, 1)`` in a model's range, ``[-1, 1]``
+    (``"tanh"``) or ``[0, 1]`` (``"unit"``): :func:`make_dataset`'s scaling, in numpy. Introduced in
+    chapter 10."""
+    div, shift = SCALES[scale]
+    return (check_images(images).astype("float32") / div + shift)[..., None]
+
+
 def to_uint8(images, scale: str = "tanh") -> np.ndarray:
     """Convert model outputs in ``[-1, 1]`` (``"tanh"``) or ``[0, 1]`` (``"unit"``) back to uint8
     ``(N, 28, 28)`` images, the inverse of :func:`make_dataset`'s scaling. Introduced in chapter 3.
@@ -330,6 +338,18 @@ def subset(x, y, n: int, seed: int = 0):
         chosen.append(rng.permutation(idx)[:want])
     order = rng.permutation(np.concatenate(chosen))
     return x[order], y[order]
+
+
+def half(x, y, which: int):
+    """One of two disjoint halves of ``(x, y)``: every second image of each class, after a shuffle fixed
+    once for all (seed 0), so the halves ``0`` and ``1`` never share an image whatever a run's seed.
+    Chapter 11 trains two networks on subsets of the two halves. Introduced in chapter 11."""
+    x, y = _images_and_labels(x, y)
+    if which not in (0, 1):
+        raise ValueError(f"which must be 0 or 1 (two halves), got {which!r}")
+    rng = np.random.default_rng(0)
+    keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == c))[which::2] for c in range(NUM_CLASSES)]))
+    return x[keep], y[keep]
 
 
 def imbalance(x, y, shares, seed: int = 0):

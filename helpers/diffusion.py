@@ -106,3 +106,20 @@ def sample(network, noise, steps: int, clip: bool = True):
     levels = np.asarray(signal_share(np.linspace(1.0, 0.0, int(steps) + 1)), np.float64)
     out = ddim(network_denoiser(network, clip=clip), np.asarray(noise, np.float64).reshape(len(noise), -1), levels)
     return out.reshape(len(noise), 28, 28, 1)
+
+
+def denoising_loss(network, x0, seed: int = 0, batch: int = 500) -> float:
+    """The simple loss (mean squared error of the predicted noise) of a noise-predicting ``network`` on
+    images ``x0`` ``(N, 28, 28, 1)`` in [-1, 1], at noise levels spread evenly over [0, 1] and noise drawn
+    with ``seed``: two image sets scored with the same ``seed`` and size meet the same noise, so their
+    losses compare. Used by chapter 11's memorisation grid (training vs held-out images)."""
+    x0 = np.asarray(x0, np.float32)
+    rng = np.random.default_rng(seed)
+    t = ((np.arange(len(x0)) + 0.5) / len(x0)).astype(np.float32)
+    alpha_bar = np.asarray(signal_share(t), np.float32).reshape(-1, 1, 1, 1)
+    eps = rng.standard_normal(x0.shape).astype(np.float32)
+    x_t = np.sqrt(alpha_bar) * x0 + np.sqrt(1 - alpha_bar) * eps
+    errors = [np.mean(np.square(eps[i:i + batch] - np.asarray(
+        network.predict_on_batch([x_t[i:i + batch], 1 - alpha_bar[i:i + batch]]), np.float32)))
+              * len(x0[i:i + batch]) for i in range(0, len(x0), batch)]
+    return float(np.sum(errors) / len(x0))

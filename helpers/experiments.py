@@ -47,10 +47,12 @@ def config(kind: str, **overrides) -> dict:
 
 def training_data(cfg: dict, verbose: bool = False):
     """The training images and labels of an image run (its data conditions applied to the training split
-    of its ``data``, MNIST or Fashion-MNIST, in the order subset, imbalance, duplicate, corrupt, label
+    of its ``data``, MNIST or Fashion-MNIST, in the order half, subset, imbalance, duplicate, corrupt, label
     noise, canary) and the real held-out test images."""
     (x, y), (x_test, _) = data.load_images(cfg["data"], verbose=verbose)
     seed = cfg["seed"]
+    if cfg.get("half") is not None:
+        x, y = data.half(x, y, cfg["half"])
     if cfg.get("train_size"):
         x, y = data.subset(x, y, cfg["train_size"], seed=seed)
     if cfg.get("imbalance"):
@@ -315,6 +317,19 @@ class DiffusionFamily(Family):
         z = np.random.default_rng(seed).standard_normal((n, 28 * 28))
         return data.to_uint8(diffusion.sample(sampler, z, cfg["sample_steps"]), "tanh"), None
 
+    def score(self, model, cfg, x_train, y_train, sampler, n=1000, seed=1234):
+        """The image scores, and the denoising loss of the sampling network on ``n`` training images (the
+        set repeated where it is smaller: ``train_loss``) and on ``n`` held-out images (``heldout_loss``),
+        both at the same noise levels and noise (chapter 11's memorisation grid: the gap says how much the
+        network fits its own images)."""
+        from . import diffusion
+
+        row, samples, labels = super().score(model, cfg, x_train, y_train, sampler, n, seed)
+        _, (x_test, _) = data.load_images(cfg["data"])
+        for name, images in (("train_loss", np.resize(x_train, (n, 28, 28))), ("heldout_loss", x_test[:n])):
+            row[name] = diffusion.denoising_loss(sampler, data.scaled(images, "tanh"))
+        return row, samples, labels
+
 
 FAMILIES = {"dcgan": DCGAN(), "cgan": ConditionalDCGAN(), "vae": VAEFamily(), "cvae": VAEFamily(conditional=True),
             "toy": Toy(), "diffusion": DiffusionFamily()}
@@ -447,6 +462,18 @@ def cache_dir(path: str | None = None) -> str:
     return path or os.environ.get("GENAI_CACHE") or DEFAULT_CACHE
 
 
+# Chapter 11's memorisation grid: two diffusion models per N on disjoint halves of Fashion-MNIST (seed =
+# half, so they share neither an image nor their initial weights), the same steps for every N. Trained once
+# (scripts/memorisation_grid.py) and stored: the same configuration in every budget.
+MEMORISATION_SIZES = (100, 1_000, 10_000, 30_000)
+MEMORISATION = dict(data="fashion", width=16, steps=1_500, policy="float32", jit_compile=False)
+
+
+def memorisation_config(n: int, half: int) -> dict:
+    """The run of chapter 11's memorisation grid with ``n`` training images from half ``half``."""
+    return config("diffusion", **MEMORISATION, train_size=n, half=half, seed=half)
+
+
 def images_seen(cfg: dict) -> int:
     """Real training images a run draws: steps x batch size (x d_steps for a GAN whose discriminator
     makes several updates per step)."""
@@ -543,8 +570,7 @@ def membership_scores(model, cfg: dict, images, labels=None) -> np.ndarray:
     image": a GAN's discriminator logit (Hayes et al. 2019, LOGAN) or a VAE's ELBO, i.e. minus its
     negative ELBO per image (Hilprecht et al. 2019). A conditional model needs the images' ``labels``.
     Introduced in chapter 10."""
-    a, b = data.SCALES[cfg["scale"]]
-    x = data.check_images(images).astype("float32") / a + b
+    x = data.scaled(images, cfg["scale"])
     gan, out = FAMILIES[cfg["kind"]].gan, []
     for i in range(0, len(x), 500):
         y = None if labels is None else data.check_labels(np.asarray(labels)[i:i + 500], 10)

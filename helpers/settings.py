@@ -91,6 +91,9 @@ SETTINGS = [
             _positive),
     Setting("clusters", 0, ("dcgan",), "self-conditioning on K k-means clusters of the training pixels "
             "(chapter 9; 0: the plain DCGAN)", int, lambda v: None if v == 0 or v >= 2 else "is 0 or at least 2"),
+    Setting("half", None, ("diffusion",), "train on one of two disjoint halves of the training split, 0 or 1, "
+            "before train_size picks its images (chapter 11: two networks that share no image)", int,
+            choices=(0, 1)),
     Setting("train_size", None, IMAGES, "train on N images, stratified by class (default: all)", int, _at_least(1)),
     Setting("imbalance", None, IMAGES, "keep these fractions of each class: ten comma-separated values", _shares,
             lambda v: None if len(v) == 10 and all(0 <= s <= 1 for s in v) else "takes 10 fractions in [0, 1]"),
