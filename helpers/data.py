@@ -281,7 +281,7 @@ def scaled(images, scale: str = "tanh") -> np.ndarray:
     (``"tanh"``) or ``[0, 1]`` (``"unit"``): :func:`make_dataset`'s scaling, in numpy. Introduced in
     chapter 10."""
     div, shift = SCALES[scale]
-    return (check_images(images).astype("float32") / div + shift)[..., None]
+    return check_images(images).astype("float32") / div + shift
 
 
 def to_uint8(images, scale: str = "tanh") -> np.ndarray:

@@ -161,3 +161,49 @@ def test_cli_trains_samples_with_its_steps_and_evaluates_a_diffusion_run(tmp_pat
     with pytest.raises(SystemExit):
         cli.main(["train", "diffusion", "--out", str(tmp_path / "x"), "--width", "12"])  # not a multiple of 8
     assert "multiple of 8" in capsys.readouterr().err
+
+
+def test_halves_are_disjoint_balanced_and_fixed():
+    from helpers import data
+
+    y = np.random.default_rng(5).permutation(np.repeat(np.arange(10), 21))
+    ids = np.arange(len(y))
+    x = np.zeros((len(y), 28, 28), np.uint8)
+    x[:, 0, 0], x[:, 0, 1] = ids % 256, ids // 256  # each image carries its index
+    (a, ya), (b, yb) = data.half(x, y, 0), data.half(x, y, 1)
+    index = lambda imgs: set(imgs[:, 0, 0].astype(int) + 256 * imgs[:, 0, 1].astype(int))
+    assert not index(a) & index(b) and index(a) | index(b) == set(ids)  # disjoint, and together everything
+    assert set(np.bincount(ya, minlength=10)) == {11} and set(np.bincount(yb, minlength=10)) == {10}
+    np.testing.assert_array_equal(data.half(x, y, 0)[0], a)  # the same halves every time
+    with pytest.raises(ValueError, match="0 or 1"):
+        data.half(x, y, 2)
+
+
+class _Guess:
+    """A stand-in network: ``predict_on_batch([x_t, variance])`` returns ``rule(x_t, variance)``."""
+
+    def __init__(self, rule):
+        self.rule = rule
+
+    def predict_on_batch(self, inputs):
+        return self.rule(*inputs)
+
+
+def test_denoising_loss_of_known_guesses():
+    x0 = np.zeros((700, 28, 28, 1), np.float32)  # all-black images: x_t is pure scaled noise
+    eps = np.random.default_rng(3).standard_normal(x0.shape)
+    # guessing "no noise" costs the mean squared noise; dividing x_t by its noise scale recovers it exactly
+    assert diffusion.denoising_loss(_Guess(lambda x, v: 0 * x), x0, seed=3) == pytest.approx(np.mean(eps ** 2), rel=1e-5)
+    assert diffusion.denoising_loss(_Guess(lambda x, v: x / np.sqrt(v)), x0, seed=3, batch=300) < 1e-10
+
+
+def test_a_run_on_a_half_trains_on_that_half_and_reports_both_losses(tmp_path):
+    from helpers import data, experiments
+
+    cfg = _small(half=1, seed=1)
+    x, _, _ = experiments.training_data(cfg)
+    (full, labels), _ = data.load_images(cfg["data"])
+    other = {im.tobytes() for im in data.half(full, labels, 0)[0]}
+    assert len(x) == 200 and not any(im.tobytes() in other for im in x)
+    row = experiments.run(cfg, cache=str(tmp_path))
+    assert row["train_loss"] > 0 and row["heldout_loss"] > 0 and 0 <= row["memorised"] <= 1
