@@ -1,11 +1,15 @@
-"""Images per second of the helpers GAN train step against a plain tf.GradientTape loop.
+"""Images per second of a helpers train step against a plain tf.GradientTape loop.
 
-    python benchmarks/train_step_speed.py [--steps 150] [--batch-size 128] [--width 32] [--rounds 3] [--steps-per-execution 10]
+    python benchmarks/train_step_speed.py [--model gan|diffusion] [--steps 150] [--batch-size 128] [--width 32]
+                                          [--rounds 3] [--steps-per-execution 10]
 
-The plain loop has the structure of the TensorFlow DCGAN tutorial: a @tf.function train_step with two
-tapes and two Adam optimizers, iterating over the dataset in Python. Both use the same networks
-(helpers.models.dcgan_*), batch size, data pipeline and device choices; each is warmed up, then timed
-over the same number of steps, alternating the two ``--rounds`` times. Prints the ratio helpers / plain.
+``--model gan`` (chapter 3): the plain loop has the structure of the TensorFlow DCGAN tutorial, a
+@tf.function train_step with two tapes and two Adam optimizers, iterating over the dataset in Python.
+``--model diffusion`` (chapter 11): the plain loop is keras-io's DDIM step written as a @tf.function (noise,
+a noise level per image, one tape on the simple loss, AdamW, the moving average of the weights).
+Both sides use the same networks (helpers.models), batch size, data pipeline and device choices; each is
+warmed up, then timed over the same number of steps, alternating the two ``--rounds`` times. Prints the
+ratio helpers / plain.
 """
 import argparse
 import time
@@ -14,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers import data, models, runtime, training
+from helpers import data, diffusion, models, runtime, training
 
 
 def plain_loop(generator, discriminator, ds, steps, z_dim, jit=False):
@@ -45,6 +49,42 @@ def plain_loop(generator, discriminator, ds, steps, z_dim, jit=False):
     return run
 
 
+def plain_diffusion_loop(network, ds, jit=False, ema=0.999):
+    optimizer = keras.optimizers.AdamW(2e-3, weight_decay=1e-4)
+    average = keras.models.clone_model(network)
+    average.set_weights(network.get_weights())
+
+    @tf.function(jit_compile=jit)
+    def train_step(images):
+        noise = tf.random.normal(tf.shape(images))
+        alpha_bar = diffusion.signal_share(tf.random.uniform((tf.shape(images)[0], 1, 1, 1)))
+        noisy = tf.sqrt(alpha_bar) * images + tf.sqrt(1 - alpha_bar) * noise
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(noise - tf.cast(network([noisy, 1 - alpha_bar], training=True), tf.float32)))
+        optimizer.apply_gradients(zip(tape.gradient(loss, network.trainable_variables), network.trainable_variables))
+        for w, avg in zip(network.weights, average.weights):
+            avg.assign(ema * avg + (1 - ema) * tf.cast(w, avg.dtype))
+        return loss
+
+    it = iter(ds)
+
+    def run(n):
+        for _ in range(n):
+            out = train_step(next(it))
+        float(out)
+
+    return run
+
+
+def helpers_diffusion_loop(network, ds, jit, steps_per_execution=1):
+    model = training.make_diffusion(network, lr=2e-3, jit_compile=jit, steps_per_execution=steps_per_execution)
+
+    def run(n):
+        model.fit(ds, steps_per_epoch=n, epochs=1, shuffle=False, verbose=0)
+
+    return run
+
+
 def helpers_loop(generator, discriminator, ds, jit, steps_per_execution=1):
     gan = training.make_gan(generator, discriminator, jit_compile=jit, steps_per_execution=steps_per_execution)
 
@@ -56,24 +96,30 @@ def helpers_loop(generator, discriminator, ds, jit, steps_per_execution=1):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", choices=("gan", "diffusion"), default="gan")
     ap.add_argument("--steps", type=int, default=150)
-    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--batch-size", type=int, default=None, help="default: the recipe's (gan 128, diffusion 64)")
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps-per-execution", type=int, default=training.STEPS_PER_EXECUTION,
-                    help="Keras compile option for GAN.fit (default: what `python -m helpers train` uses)")
+                    help="Keras compile option for fit (default: what `python -m helpers train` uses)")
     args = ap.parse_args()
+    args.batch_size = args.batch_size or training.RECIPES["dcgan" if args.model == "gan" else "diffusion"]["batch_size"]
     runtime.seed_everything(0)
     choices = runtime.device_choices()
     keras.mixed_precision.set_global_policy(choices["policy"])
     (x, _), _ = data.load_mnist(verbose=False)
     ds = data.make_dataset(x, batch_size=args.batch_size).repeat()
-    z_dim = 64
+    z_dim, w = 64, args.width
     runs = {
+        "plain tf.GradientTape loop": plain_diffusion_loop(models.unet((w, 2 * w, 3 * w)), ds, choices["jit_compile"]),
+        "helpers fit": helpers_diffusion_loop(models.unet((w, 2 * w, 3 * w)), ds, choices["jit_compile"],
+                                              args.steps_per_execution),
+    } if args.model == "diffusion" else {
         "plain tf.GradientTape loop": plain_loop(models.dcgan_generator(z_dim, args.width),
                                                  models.dcgan_discriminator(args.width), ds, args.steps, z_dim,
                                                  choices["jit_compile"]),
-        "helpers GAN.fit": helpers_loop(models.dcgan_generator(z_dim, args.width),
+        "helpers fit": helpers_loop(models.dcgan_generator(z_dim, args.width),
                                         models.dcgan_discriminator(args.width), ds, choices["jit_compile"],
                                         args.steps_per_execution),
     }
@@ -85,13 +131,13 @@ def main():
             t = time.perf_counter()
             run(args.steps)
             times[name].append(time.perf_counter() - t)
-    print(f"{runtime.detect_device()}, policy {choices['policy']}, batch {args.batch_size}, "
+    print(f"{args.model}: {runtime.detect_device()}, policy {choices['policy']}, batch {args.batch_size}, "
           f"width {args.width}, {args.steps} steps x {args.rounds} rounds")
     ips = {}
     for name, ts in times.items():
         ips[name] = args.steps * args.batch_size / np.median(ts)
         print(f"  {name:28s} {ips[name]:8.0f} images/s (median of {[round(t, 2) for t in ts]} s)")
-    ratio = ips["helpers GAN.fit"] / ips["plain tf.GradientTape loop"]
+    ratio = ips["helpers fit"] / ips["plain tf.GradientTape loop"]
     print(f"ratio helpers / plain: {ratio:.2f}")
 
 
