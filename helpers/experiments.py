@@ -399,10 +399,11 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
     family = FAMILIES[cfg["kind"]]
     x_train, y_train, x_test = family.data(cfg)
     per_step = cfg["batch_size"] * cfg.get("d_steps", 1)  # real images per step: a batch per D update
-    if len(x_train) < per_step:
-        raise ValueError(f"the training set has {len(x_train)} images, fewer than the {per_step} one step needs; "
-                         f"use a smaller batch_size (or d_steps)")
     labels, shares = family.train_labels(cfg, x_train, y_train)
+    # a set smaller than one step's images (chapter 11's N = 10) is repeated until it fills a step; each image
+    # stays equally likely, and x_train (what the scores compare with) keeps one copy of each
+    reps = -(-per_step // len(x_train))
+    fill = lambda a: a if a is None or reps == 1 else np.concatenate([a] * reps)  # noqa: E731
     saved = os.path.join(out, "generator.keras")
     with runtime.precision(cfg["policy"]):
         runtime.seed_everything(cfg["seed"])
@@ -413,8 +414,9 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
         os.makedirs(out, exist_ok=True)
         _write_json(os.path.join(out, "config.json"), cfg)
         t0 = time.perf_counter()
-        history = training.fit_steps(model, family.dataset(cfg, x_train, y_train, labels, per_step), cfg["steps"],
-                                     cfg["log_every"], _callbacks(cfg, out, sampler, per_step, callbacks),
+        dataset = family.dataset(cfg, fill(x_train), fill(y_train), fill(labels), per_step)
+        history = training.fit_steps(model, dataset, cfg["steps"], cfg["log_every"],
+                                     _callbacks(cfg, out, sampler, per_step, callbacks),
                                      validation_data=family.held_out(cfg, x_test), verbose=verbose)
         seconds = time.perf_counter() - t0
         if start == cfg["steps"] and os.path.exists(saved):  # nothing trained: keep what the run saved
@@ -465,7 +467,7 @@ def cache_dir(path: str | None = None) -> str:
 # Chapter 11's memorisation grid: two diffusion models per N on disjoint halves of Fashion-MNIST (seed =
 # half, so they share neither an image nor their initial weights), the same steps for every N. Trained once
 # (scripts/memorisation_grid.py) and stored: the same configuration in every budget.
-MEMORISATION_SIZES = (100, 1_000, 10_000, 30_000)
+MEMORISATION_SIZES = (10, 100, 1_000, 10_000)
 MEMORISATION = dict(data="fashion", width=16, steps=1_500, policy="float32", jit_compile=False)
 
 

@@ -207,3 +207,12 @@ def test_a_run_on_a_half_trains_on_that_half_and_reports_both_losses(tmp_path):
     assert len(x) == 200 and not any(im.tobytes() in other for im in x)
     row = experiments.run(cfg, cache=str(tmp_path))
     assert row["train_loss"] > 0 and row["heldout_loss"] > 0 and 0 <= row["memorised"] <= 1
+
+
+def test_a_set_smaller_than_a_batch_is_repeated_to_fill_it_and_scored_against_one_copy(tmp_path):
+    from helpers import experiments
+
+    cfg = {**_small(), "train_size": 10, "steps": 20}  # batch 32 from 10 images
+    model, x_train, info = experiments.train(cfg, experiments.run_dir(cfg, str(tmp_path)), verbose=0)
+    assert len(x_train) == 10 and len(info["history"]["loss"]) == 1
+    assert experiments.record(cfg, model, x_train, info, cache=str(tmp_path))["images"] == 10
