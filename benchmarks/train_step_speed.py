@@ -37,14 +37,27 @@ def plain_loop(generator, discriminator, ds, steps, z_dim, jit=False):
             disc_loss = bce(tf.ones_like(real_output), real_output) + bce(tf.zeros_like(fake_output), fake_output)
         g_opt.apply_gradients(zip(gen_tape.gradient(gen_loss, generator.trainable_variables), generator.trainable_variables))
         d_opt.apply_gradients(zip(disc_tape.gradient(disc_loss, discriminator.trainable_variables), discriminator.trainable_variables))
-        return gen_loss, disc_loss
+        return gen_loss
 
+    return python_loop(train_step, ds)
+
+
+def python_loop(train_step, ds):
+    """``run(n)``: ``n`` calls of a compiled ``train_step`` on the next batches, iterated in Python."""
     it = iter(ds)
 
     def run(n):
         for _ in range(n):
             out = train_step(next(it))
-        float(out[0])  # wait for the last step
+        float(out)  # wait for the last step
+
+    return run
+
+
+def fit_loop(model, ds):
+    """``run(n)``: ``n`` steps of a compiled helpers model through Keras ``fit``."""
+    def run(n):
+        model.fit(ds, steps_per_epoch=n, epochs=1, shuffle=False, verbose=0)
 
     return run
 
@@ -66,32 +79,7 @@ def plain_diffusion_loop(network, ds, jit=False, ema=0.999):
             avg.assign(ema * avg + (1 - ema) * tf.cast(w, avg.dtype))
         return loss
 
-    it = iter(ds)
-
-    def run(n):
-        for _ in range(n):
-            out = train_step(next(it))
-        float(out)
-
-    return run
-
-
-def helpers_diffusion_loop(network, ds, jit, steps_per_execution=1):
-    model = training.make_diffusion(network, lr=2e-3, jit_compile=jit, steps_per_execution=steps_per_execution)
-
-    def run(n):
-        model.fit(ds, steps_per_epoch=n, epochs=1, shuffle=False, verbose=0)
-
-    return run
-
-
-def helpers_loop(generator, discriminator, ds, jit, steps_per_execution=1):
-    gan = training.make_gan(generator, discriminator, jit_compile=jit, steps_per_execution=steps_per_execution)
-
-    def run(n):
-        gan.fit(ds, steps_per_epoch=n, epochs=1, shuffle=False, verbose=0)
-
-    return run
+    return python_loop(train_step, ds)
 
 
 def main():
@@ -113,15 +101,16 @@ def main():
     z_dim, w = 64, args.width
     runs = {
         "plain tf.GradientTape loop": plain_diffusion_loop(models.unet((w, 2 * w, 3 * w)), ds, choices["jit_compile"]),
-        "helpers fit": helpers_diffusion_loop(models.unet((w, 2 * w, 3 * w)), ds, choices["jit_compile"],
-                                              args.steps_per_execution),
+        "helpers fit": fit_loop(training.make_diffusion(models.unet((w, 2 * w, 3 * w)), lr=2e-3,
+                                                        jit_compile=choices["jit_compile"],
+                                                        steps_per_execution=args.steps_per_execution), ds),
     } if args.model == "diffusion" else {
         "plain tf.GradientTape loop": plain_loop(models.dcgan_generator(z_dim, args.width),
                                                  models.dcgan_discriminator(args.width), ds, args.steps, z_dim,
                                                  choices["jit_compile"]),
-        "helpers fit": helpers_loop(models.dcgan_generator(z_dim, args.width),
-                                        models.dcgan_discriminator(args.width), ds, choices["jit_compile"],
-                                        args.steps_per_execution),
+        "helpers fit": fit_loop(training.make_gan(models.dcgan_generator(z_dim, args.width),
+                                                  models.dcgan_discriminator(args.width), jit_compile=choices["jit_compile"],
+                                                  steps_per_execution=args.steps_per_execution), ds),
     }
     for run in runs.values():
         run(10)  # trace and warm up

@@ -119,7 +119,6 @@ def denoising_loss(network, x0, seed: int = 0, batch: int = 500) -> float:
     alpha_bar = np.asarray(signal_share(t), np.float32).reshape(-1, 1, 1, 1)
     eps = rng.standard_normal(x0.shape).astype(np.float32)
     x_t = np.sqrt(alpha_bar) * x0 + np.sqrt(1 - alpha_bar) * eps
-    errors = [np.mean(np.square(eps[i:i + batch] - np.asarray(
-        network.predict_on_batch([x_t[i:i + batch], 1 - alpha_bar[i:i + batch]]), np.float32)))
-              * len(x0[i:i + batch]) for i in range(0, len(x0), batch)]
-    return float(np.sum(errors) / len(x0))
+    predicted = np.concatenate([np.asarray(network.predict_on_batch([x_t[i:i + batch], 1 - alpha_bar[i:i + batch]]),
+                                           np.float32) for i in range(0, len(x0), batch)])
+    return float(np.mean(np.square(eps - predicted)))
