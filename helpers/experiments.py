@@ -471,9 +471,10 @@ MEMORISATION_SIZES = (10, 100, 1_000, 10_000)
 MEMORISATION = dict(data="fashion", width=16, steps=1_500, policy="float32", jit_compile=False)
 
 
-def memorisation_config(n: int, half: int) -> dict:
-    """The run of chapter 11's memorisation grid with ``n`` training images from half ``half``."""
-    return config("diffusion", **MEMORISATION, train_size=n, half=half, seed=half)
+def memorisation_config(n: int, half: int, steps: int = MEMORISATION["steps"]) -> dict:
+    """The run of chapter 11's memorisation grid with ``n`` training images from half ``half``, trained for
+    ``steps`` (the same for every ``n``)."""
+    return config("diffusion", **{**MEMORISATION, "steps": steps}, train_size=n, half=half, seed=half)
 
 
 def images_seen(cfg: dict) -> int:
