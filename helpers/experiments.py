@@ -363,12 +363,12 @@ def load_sampler(folder: str):
 
     from . import models  # noqa: F401  (registers MixturePrior and ClusterChoice for loading)
 
-    _not_stored(folder)
+    _not_stored(folder, "generator.keras")
     return keras.models.load_model(os.path.join(folder, "generator.keras"), compile=False)
 
 
-def _not_stored(folder: str) -> None:
-    if os.path.exists(os.path.join(folder, store.FILE)):
+def _not_stored(folder: str, network: str = "model.weights.h5") -> None:
+    if os.path.exists(os.path.join(folder, store.FILE)) and not os.path.exists(os.path.join(folder, network)):
         raise FileNotFoundError(f"{folder} is a stored run: its scores and {store.KEEP} samples, no networks; "
                                 f"train it here (GENAI_RETRAIN=1, or a cache of your own) to sample it again")
 
@@ -502,8 +502,7 @@ def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
             row = json.load(f)
         if store.writing() and store.load(key(cfg)) is None:  # trained before GENAI_STORE was set
             samples = os.path.join(folder, "samples.npy")
-            store.save(key(cfg), cfg, row, np.load(samples) if os.path.exists(samples) else None,
-                       os.path.join(folder, "log.csv"))
+            _store(cfg, row, np.load(samples) if os.path.exists(samples) else None, folder)
         return {**row, "cached": True, "dir": folder}
     stored = store.load(key(cfg))  # trained before and kept in the repository (helpers.store)
     if stored is not None:
@@ -515,7 +514,7 @@ def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
         row = {**cfg, "images_seen": images_seen(cfg), "status": "diverged", "error": str(err)}
         _write_json(result_path, row)  # the checkpoint before the divergence stays, as the message says
         if store.writing():
-            store.save(key(cfg), cfg, row, None, os.path.join(folder, "log.csv"))
+            _store(cfg, row, None, folder)
         return {**row, "cached": False, "dir": folder}
     return record(cfg, model, x_train, info, cache)
 
@@ -540,8 +539,15 @@ def record(cfg: dict, model, x_train, info: dict, cache: str | None = None) -> d
     _write_json(os.path.join(folder, "result.json"), row)  # the run counts as done only once its row is written
     shutil.rmtree(os.path.join(folder, "checkpoint"), ignore_errors=True)  # finished: keep the results only
     if store.writing():
-        store.save(key(cfg), cfg, row, samples, log)
+        _store(cfg, row, samples, folder)
     return {**row, "cached": False, "dir": folder}
+
+
+def _store(cfg: dict, row: dict, samples, folder: str) -> None:
+    """Keep a finished run in the repository's stored results (helpers.store); a recipe run (the budget's
+    ``config(kind)``, which other chapters sample again) keeps its sampling network too."""
+    recipe = row.get("status") == "ok" and cfg == config(cfg["kind"])
+    store.save(key(cfg), cfg, row, samples, os.path.join(folder, "log.csv"), networks=folder if recipe else None)
 
 
 def run_config(folder: str) -> dict:

@@ -4,8 +4,9 @@ seconds what took hours to train, and trains only what is missing.
 A stored run is a folder ``STORE/<key>`` (the key of :func:`helpers.experiments.key`) holding
 ``stored.json`` (the run's whole configuration, its row of scores and where it was trained: commit,
 device, budget, date, wall time), ``samples.npy`` (its first 64 scored samples, uint8) and ``log.csv``
-(its training log). No weights:
-what a chapter draws from a stored run is in its row and its 64 samples. Written only when asked
+(its training log). No weights, except for a chapter's recipe run (the run other chapters draw new
+samples from: chapter 6 evaluates chapters 3, 5 and 11's models), which also keeps its sampling network
+``generator.keras`` and its ``samples/`` grids saved during training. Written only when asked
 (``GENAI_STORE=1``, by the maintainer who trains the grid), read unless ``GENAI_RETRAIN=1``.
 :func:`helpers.experiments.run` looks here after its own cache and before training.
 """
@@ -62,9 +63,10 @@ def _commit() -> str:
         return "unknown"
 
 
-def save(key: str, cfg: dict, row: dict, samples, log: str | None = None) -> str:
+def save(key: str, cfg: dict, row: dict, samples, log: str | None = None, networks: str | None = None) -> str:
     """Keep a finished run: its configuration, its row, the first :data:`KEEP` samples, its training log
-    (``log``, the run's ``log.csv``, a few kB) and where it was trained. Returns the folder."""
+    (``log``, the run's ``log.csv``, a few kB) and where it was trained; with ``networks`` (the run's
+    folder) also its sampling network and sample grids. Returns the folder."""
     from . import runtime
 
     out = os.path.join(folder(), key)
@@ -75,6 +77,9 @@ def save(key: str, cfg: dict, row: dict, samples, log: str | None = None) -> str
         np.save(os.path.join(out, "samples.npy"), np.asarray(samples)[:KEEP])
     if log and os.path.exists(log):
         shutil.copyfile(log, os.path.join(out, "log.csv"))
+    if networks:
+        shutil.copyfile(os.path.join(networks, "generator.keras"), os.path.join(out, "generator.keras"))
+        shutil.copytree(os.path.join(networks, "samples"), os.path.join(out, "samples"), dirs_exist_ok=True)
     record = {"config": cfg, "row": {k: v for k, v in row.items() if k not in ("dir", "cached")}, "trained": trained}
     tmp = os.path.join(out, FILE + ".tmp")
     with open(tmp, "w") as f:

@@ -40,6 +40,21 @@ def test_a_stored_run_loads_instead_of_training_and_says_where_it_was_trained(st
     assert not retrained.loc[0, "cached"] and "0 loaded from stored" not in capsys.readouterr().out
 
 
+def test_a_recipe_run_is_stored_with_its_sampler_so_later_chapters_can_sample_it(stores, monkeypatch):
+    monkeypatch.setenv("GENAI_STORE", "1")
+    recipe, other = experiments.config("vae"), experiments.config("vae", width=8)
+    trained = {name: experiments.run(cfg, str(stores / "a")) for name, cfg in (("recipe", recipe), ("other", other))}
+    monkeypatch.setenv("GENAI_STORE", "0")
+    loaded = experiments.run(recipe, str(stores / "b"))  # an empty cache: loads the stored run
+    assert loaded["stored"] and loaded["dir"].startswith(store.folder())
+    assert sorted(os.listdir(os.path.join(loaded["dir"], "samples")))  # the grids saved during training
+    again, _ = experiments.sample(experiments.load_sampler(loaded["dir"]), 8, recipe, seed=3)
+    first, _ = experiments.sample(experiments.load_sampler(trained["recipe"]["dir"]), 8, recipe, seed=3)
+    np.testing.assert_array_equal(again, first)  # the very network the run trained
+    with pytest.raises(FileNotFoundError, match="stored run: its scores and 64 samples, no networks"):
+        experiments.load_sampler(experiments.run(other, str(stores / "b"))["dir"])
+
+
 def test_a_diverged_run_is_stored_as_diverged(stores, monkeypatch):
     monkeypatch.setenv("GENAI_STORE", "1")
     cfg = experiments.config("toy", policy="mixed_float16", lr=1.0, steps=500, log_every=500)  # overflows
