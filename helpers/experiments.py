@@ -468,10 +468,11 @@ def cache_dir(path: str | None = None) -> str:
 # half, so they share neither an image nor their initial weights), the same steps for every N. Trained once
 # (scripts/memorisation_grid.py) and stored: the same configuration in every budget.
 MEMORISATION_SIZES = (10, 100, 1_000, 10_000)
-MEMORISATION = dict(data="fashion", width=16, steps=1_500, policy="float32", jit_compile=False)
+MEMORISATION_STEPS = (1_500, 3_000)  # two training lengths: does longer training move the transition?
+MEMORISATION = dict(data="fashion", width=16, steps=MEMORISATION_STEPS[0], policy="float32", jit_compile=False)
 
 
-def memorisation_config(n: int, half: int, steps: int = MEMORISATION["steps"]) -> dict:
+def memorisation_config(n: int, half: int, steps: int = MEMORISATION_STEPS[0]) -> dict:
     """The run of chapter 11's memorisation grid with ``n`` training images from half ``half``, trained for
     ``steps`` (the same for every ``n``)."""
     return config("diffusion", **{**MEMORISATION, "steps": steps}, train_size=n, half=half, seed=half)
