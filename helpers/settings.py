@@ -119,8 +119,8 @@ def default(setting: Setting, kind: str):
     recipe = training.RECIPES[kind]
     if setting.name == "data":
         return "ring" if kind == "toy" else "mnist"
-    if setting.name == "steps":
-        return recipe["steps"][runtime.budget()]
+    if isinstance(recipe.get(setting.name), dict):  # one value per budget (steps; the diffusion's width)
+        return recipe[setting.name][runtime.budget()]
     if setting.name in ("policy", "jit_compile") and setting.name not in recipe:
         return runtime.device_choices()[setting.name]
     return recipe.get(setting.name, "normal" if setting.name == "prior" else None)

@@ -6,7 +6,7 @@ A stored run is a folder ``STORE/<key>`` (the key of :func:`helpers.experiments.
 device, budget, date, wall time), ``samples.npy`` (its first 64 scored samples, uint8) and ``log.csv``
 (its training log). No weights, except for a chapter's recipe run (the run other chapters draw new
 samples from: chapter 6 evaluates chapters 3, 5 and 11's models), which also keeps its sampling network
-``generator.keras`` and its ``samples/`` grids saved during training. Written only when asked
+``generator.keras`` and its ``samples/`` grids saved during training (the arrays). Written only when asked
 (``GENAI_STORE=1``, by the maintainer who trains the grid), read unless ``GENAI_RETRAIN=1``.
 :func:`helpers.experiments.run` looks here after its own cache and before training.
 """
@@ -79,7 +79,8 @@ def save(key: str, cfg: dict, row: dict, samples, log: str | None = None, networ
         shutil.copyfile(log, os.path.join(out, "log.csv"))
     if networks:
         shutil.copyfile(os.path.join(networks, "generator.keras"), os.path.join(out, "generator.keras"))
-        shutil.copytree(os.path.join(networks, "samples"), os.path.join(out, "samples"), dirs_exist_ok=True)
+        shutil.copytree(os.path.join(networks, "samples"), os.path.join(out, "samples"), dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("*.png"))  # the arrays; the pictures are drawn from them
     record = {"config": cfg, "row": {k: v for k, v in row.items() if k not in ("dir", "cached")}, "trained": trained}
     tmp = os.path.join(out, FILE + ".tmp")
     with open(tmp, "w") as f:
