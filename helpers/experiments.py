@@ -93,7 +93,8 @@ class Family:
         return data.make_dataset(x, labels, batch_size=batch, scale=self.scale, seed=cfg["seed"],
                                  num_classes=cfg.get("clusters") or 10).repeat()
 
-    def held_out(self, cfg, x_test):
+    def held_out(self, cfg, x_train, x_test):
+        """What the log evaluates at every row (``validation_data``), or ``None``."""
         return None
 
     def train_labels(self, cfg, x, y):
@@ -198,6 +199,16 @@ class DCGAN(Family):
 
     steps_per_execution = STEPS_PER_EXECUTION
 
+    def held_out(self, cfg, x_train, x_test):
+        """An unconditional GAN logs its discriminator's mean output on 500 of its training images and 500
+        held-out ones (``val_d_train``, ``val_d_held_out``, ``val_d_gap``: chapter 7's overfitting watch)."""
+        import tensorflow as tf
+
+        if self.conditional or cfg.get("clusters"):
+            return None
+        n = min(500, len(x_train), len(x_test))
+        return tf.data.Dataset.from_tensors(tuple(data.scaled(x[:n], self.scale) for x in (x_train, x_test)))
+
     def train_labels(self, cfg, x, y):
         if not cfg.get("clusters"):
             return None, None
@@ -239,7 +250,7 @@ class VAEFamily(Family):
                                   steps_per_execution=STEPS_PER_EXECUTION, cls=variants.ConditionalVAE if self.conditional else None)
         return model, vae_sampler(model)
 
-    def held_out(self, cfg, x_test):
+    def held_out(self, cfg, x_train, x_test):
         _, (_, y_test) = data.load_images(cfg["data"])
         return data.make_dataset(x_test, y_test if self.conditional else None, batch_size=500, scale=self.scale,
                                  shuffle=False, drop_remainder=False)
@@ -279,6 +290,9 @@ class Toy(DCGAN):
 
     def dataset(self, cfg, x, y, labels, batch):
         return data.make_point_dataset(x, batch_size=batch, seed=cfg["seed"])
+
+    def held_out(self, cfg, x_train, x_test):
+        return None
 
     def score(self, model, cfg, x_train, y_train, sampler, n=1000, seed=1234):
         from . import metrics
@@ -417,7 +431,7 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
         dataset = family.dataset(cfg, fill(x_train), fill(y_train), fill(labels), per_step)
         history = training.fit_steps(model, dataset, cfg["steps"], cfg["log_every"],
                                      _callbacks(cfg, out, sampler, per_step, callbacks),
-                                     validation_data=family.held_out(cfg, x_test), verbose=verbose)
+                                     validation_data=family.held_out(cfg, x_train, x_test), verbose=verbose)
         seconds = time.perf_counter() - t0
         if start == cfg["steps"] and os.path.exists(saved):  # nothing trained: keep what the run saved
             sampler = load_sampler(out)

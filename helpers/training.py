@@ -162,6 +162,13 @@ class GAN(Tracked):
         update(self.g_optimizer, g_tape, out["g_loss"], self.generator.trainable_variables)
         return self.record(out)
 
+    def test_step(self, pair):
+        """The overfitting watch of chapter 7 (Karras et al. 2020): the discriminator's mean probability
+        "real" on training images and on held-out real images ``pair = (train, held_out)``, in inference
+        mode. A discriminator that memorises its training set scores them higher than new real images."""
+        p_train, p_held_out = (tf.reduce_mean(tf.sigmoid(self.discriminate(x))) for x in pair)
+        return {"d_train": p_train, "d_held_out": p_held_out, "d_gap": p_train - p_held_out}
+
 
 def judged(real_logits, fake_logits) -> dict:
     """What the discriminator said: mean D(x) on the real images, mean D(G(z)) on the fakes, and the

@@ -205,3 +205,19 @@ def test_saving_sample_grids_leaves_the_notebook_backend_alone(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "BACKEND svg" in r.stdout
+
+
+def test_the_log_watches_a_discriminator_memorise_a_small_training_set(tmp_path):
+    """Chapter 7's overfitting watch: on 64 images a discriminator soon scores its training images above
+    held-out ones (val_d_gap > 0); on 4,000 it cannot, and the gap stays near zero."""
+    import pandas as pd
+
+    gaps = {}
+    for n in (64, 4000):
+        cfg = experiments.config("dcgan", width=8, train_size=n, steps=500, log_every=100, batch_size=64)
+        experiments.train(cfg, str(tmp_path / str(n)), verbose=0)
+        log = pd.read_csv(tmp_path / str(n) / "log.csv")
+        np.testing.assert_allclose(log["val_d_gap"], log["val_d_train"] - log["val_d_held_out"], atol=1e-6)
+        assert log[["val_d_train", "val_d_held_out"]].stack().between(0, 1).all()
+        gaps[n] = log.loc[log["step"] >= 300, "val_d_gap"].mean()
+    assert gaps[64] > 0.03 and gaps[64] > gaps[4000] + 0.03, gaps
