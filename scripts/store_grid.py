@@ -23,6 +23,10 @@ GRIDS = {
                       for n in SIZES[::-1] for s in GAN_STEPS[::-1]},
     "fashion-vae": {f"vae n={n} steps={s}": {"kind": "vae", "data": "fashion", "train_size": n, "steps": s}
                     for s in VAE_STEPS[::-1] for n in SIZES[::-1]},
+    # DiffAugment where its paper says it helps (chapter 7, #23): small Fashion-MNIST sets trained long enough
+    # for the discriminator to memorise them (its log's val_d_gap shows it), with and without augmentation
+    "diffaugment": {f"{name} n={n}": {"kind": "dcgan", "data": "fashion", "train_size": n, "steps": 5_000, **extra}
+                    for n in (250, 1_000) for name, extra in (("plain", {}), ("DiffAugment", {"augment": "translation,cutout"}))},
     # chapter 3's DCGAN and chapter 5's VAE recipes at the budget in force (chapter 11 sets them beside
     # its diffusion model)
     "recipes": {"DCGAN (chapter 3)": {"kind": "dcgan"}, "VAE (chapter 5)": {"kind": "vae"}},
