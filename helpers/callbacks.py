@@ -126,6 +126,8 @@ class CSVLog(keras.callbacks.CSVLogger):
         self._wall = float(rows[-1]["wall_s"]) if rows else 0.0
         self._last_step, self._t_run = step, time.perf_counter()
         super().on_train_begin(logs)
+        if fields:  # a resumed run keeps its file's columns (ones a newer version adds are left out)
+            self.keys = [f for f in fields if f != "epoch"]
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t = time.perf_counter()

@@ -221,3 +221,18 @@ def test_the_log_watches_a_discriminator_memorise_a_small_training_set(tmp_path)
         assert log[["val_d_train", "val_d_held_out"]].stack().between(0, 1).all()
         gaps[n] = log.loc[log["step"] >= 300, "val_d_gap"].mean()
     assert gaps[64] > 0.03 and gaps[64] > gaps[4000] + 0.03, gaps
+
+
+def test_a_run_logged_before_the_watch_existed_resumes_with_its_own_columns(tmp_path):
+    """Extending a run whose log.csv has no val_d_* columns (an older version's) keeps that header."""
+    import pandas as pd
+
+    cfg = experiments.config("dcgan", width=8, steps=10, log_every=5)
+    experiments.train(cfg, str(tmp_path), verbose=0)
+    path = tmp_path / "log.csv"
+    old = pd.read_csv(path).drop(columns=["val_d_gap", "val_d_held_out", "val_d_train"])
+    old.to_csv(path, index=False)
+    experiments.train({**cfg, "steps": 20}, str(tmp_path), resume=True, verbose=0)
+    log = pd.read_csv(path)
+    assert list(log.columns) == list(old.columns) and log["step"].tolist() == [5, 10, 15, 20]
+    assert log.notna().all().all()
