@@ -201,7 +201,8 @@ class DCGAN(Family):
 
     def held_out(self, cfg, x_train, x_test):
         """An unconditional GAN logs its discriminator's mean output on 500 of its training images and 500
-        held-out ones (``val_d_train``, ``val_d_held_out``, ``val_d_gap``: chapter 7's overfitting watch)."""
+        held-out ones (``val_d_train``, ``val_d_held_out``, ``val_d_gap``: the overfitting watch of
+        :meth:`helpers.training.GAN.test_step`)."""
         import tensorflow as tf
 
         if self.conditional or cfg.get("clusters"):

@@ -163,9 +163,10 @@ class GAN(Tracked):
         return self.record(out)
 
     def test_step(self, pair):
-        """The overfitting watch of chapter 7 (Karras et al. 2020): the discriminator's mean probability
-        "real" on training images and on held-out real images ``pair = (train, held_out)``, in inference
-        mode. A discriminator that memorises its training set scores them higher than new real images."""
+        """An overfitting watch (Karras et al. 2020; the tools page shows its log columns): the
+        discriminator's mean probability "real" on training images and on held-out real images
+        ``pair = (train, held_out)``, in inference mode. A discriminator that memorises its training set
+        scores them higher than new real images."""
         p_train, p_held_out = (tf.reduce_mean(tf.sigmoid(self.discriminate(x))) for x in pair)
         return {"d_train": p_train, "d_held_out": p_held_out, "d_gap": p_train - p_held_out}
 

@@ -208,7 +208,7 @@ def test_saving_sample_grids_leaves_the_notebook_backend_alone(tmp_path):
 
 
 def test_the_log_watches_a_discriminator_memorise_a_small_training_set(tmp_path):
-    """Chapter 7's overfitting watch: on 64 images a discriminator soon scores its training images above
+    """The log's overfitting watch: on 64 images a discriminator soon scores its training images above
     held-out ones (val_d_gap > 0); on 4,000 it cannot, and the gap stays near zero."""
     import pandas as pd
 
