@@ -493,6 +493,27 @@ def memorisation_config(n: int, half: int, steps: int = MEMORISATION_STEPS[0]) -
     return config("diffusion", **{**MEMORISATION, "steps": steps}, train_size=n, half=half, seed=half)
 
 
+# Chapter 7's compute x data grid: three training lengths (10x) x four sizes of Fashion-MNIST training set
+# (100x), for the self-conditioned DCGAN (chapter 9) and the VAE (chapter 5). Trained once
+# (scripts/store_grid.py) and stored, with the precision and compilation written out, so every budget
+# and every machine finds the same runs.
+DATA_SIZES = (600, 2_000, 6_000, 60_000)
+DATA_STEPS = {"dcgan": (500, 1_600, 5_000), "vae": (1_000, 3_200, 10_000)}
+DATA_RUNS = {"dcgan": dict(data="fashion", clusters=50, policy="float32", jit_compile=False),
+             "vae": dict(data="fashion", policy="mixed_bfloat16", jit_compile=False)}
+
+
+# Chapter 7's DiffAugment test: the plain DCGAN with and without augmentation on small Fashion-MNIST sets, long
+# enough for the discriminator to memorise them (scripts/store_grid.py diffaugment also trains 1,000 images)
+AUGMENT_SIZES, AUGMENT_STEPS = (250,), 5_000
+
+
+def data_config(kind: str, n: int, steps: int, seed: int = 0) -> dict:
+    """The run of chapter 7's compute x data grid: ``kind`` (``"dcgan"`` or ``"vae"``) on ``n``
+    Fashion-MNIST training images for ``steps`` steps."""
+    return config(kind, **DATA_RUNS[kind], train_size=n, steps=steps, seed=seed)
+
+
 def images_seen(cfg: dict) -> int:
     """Real training images a run draws: steps x batch size (x d_steps for a GAN whose discriminator
     makes several updates per step)."""

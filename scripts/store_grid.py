@@ -9,23 +9,27 @@ in the order listed, so the first rows of a grid are ready first.
 """
 import argparse
 import os
+import sys
 
-# Fashion-MNIST, compute x data (chapter 7): three training lengths (10x) x four training-set sizes (100x)
-SIZES = (600, 2_000, 6_000, 60_000)
-GAN_STEPS = (500, 1_600, 5_000)
-VAE_STEPS = (1_000, 3_200, 10_000)
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from helpers.experiments import AUGMENT_STEPS, DATA_RUNS, DATA_SIZES, DATA_STEPS  # noqa: E402  (chapter 7's grids)
+
 GRIDS = {
-    "fashion-gan": {f"dcgan n={n} steps={s}": {"kind": "dcgan", "data": "fashion", "train_size": n, "steps": s}
-                    for s in GAN_STEPS[::-1] for n in SIZES[::-1]},
-    # the same with chapter 9's self-conditioning on 50 k-means clusters of the training pixels
-    "fashion-scgan": {f"self-conditioned n={n} steps={s}": {"kind": "dcgan", "data": "fashion", "train_size": n,
-                                                            "steps": s, "clusters": 50}
-                      for n in SIZES[::-1] for s in GAN_STEPS[::-1]},
-    "fashion-vae": {f"vae n={n} steps={s}": {"kind": "vae", "data": "fashion", "train_size": n, "steps": s}
-                    for s in VAE_STEPS[::-1] for n in SIZES[::-1]},
+    # chapter 7's compute x data grid: the self-conditioned DCGAN and the VAE, longest runs first
+    "fashion-scgan": {f"self-conditioned n={n} steps={s}": {"kind": "dcgan", **DATA_RUNS["dcgan"], "train_size": n,
+                                                            "steps": s}
+                      for n in DATA_SIZES[::-1] for s in DATA_STEPS["dcgan"][::-1]},
+    "fashion-vae": {f"vae n={n} steps={s}": {"kind": "vae", **DATA_RUNS["vae"], "train_size": n, "steps": s}
+                    for s in DATA_STEPS["vae"][::-1] for n in DATA_SIZES[::-1]},
+    # the plain DCGAN (no clusters) at the same sizes and lengths
+    "fashion-gan": {f"dcgan n={n} steps={s}": {"kind": "dcgan", **DATA_RUNS["dcgan"], "clusters": 0, "train_size": n,
+                                               "steps": s}
+                    for s in DATA_STEPS["dcgan"][::-1] for n in DATA_SIZES[::-1]},
     # DiffAugment where its paper says it helps (chapter 7, #23): small Fashion-MNIST sets trained long enough
     # for the discriminator to memorise them (its log's val_d_gap shows it), with and without augmentation
-    "diffaugment": {f"{name} n={n}": {"kind": "dcgan", "data": "fashion", "train_size": n, "steps": 5_000, **extra}
+    "diffaugment": {f"{name} n={n}": {"kind": "dcgan", **DATA_RUNS["dcgan"], "clusters": 0, "train_size": n,
+                                       "steps": AUGMENT_STEPS, **extra}
                     for n in (250, 1_000) for name, extra in (("plain", {}), ("DiffAugment", {"augment": "translation,cutout"}))},
     # chapter 3's DCGAN and chapter 5's VAE recipes at the budget in force (chapter 11 sets them beside
     # its diffusion model)
