@@ -185,6 +185,21 @@ def test_cli_trains_on_a_subset_with_augmentation(tmp_path):
         cli.main(["train", "dcgan", "--out", str(tmp_path / "w"), "--train-size", "5000"])
 
 
+@pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist") and not os.environ.get("GENAI_FASHION_MNIST_DIR"),
+                    reason="Fashion-MNIST offline: apt-get install dataset-fashion-mnist")
+def test_cli_gives_a_run_of_chapter_7s_compute_x_data_grid_its_stored_configuration(tmp_path):
+    """`python -m helpers train dcgan --data fashion --train-size N --steps S --clusters 50` is the grid's run:
+    the same configuration, so the same key as the stored one (trained here for 2 of its steps only)."""
+    from helpers import __main__ as cli
+
+    out = str(tmp_path / "c7")
+    assert cli.main(["train", "dcgan", "--out", out, "--data", "fashion", "--train-size", "600", "--steps", "2",
+                     "--log-every", "1", "--clusters", "50", "--policy", "float32"]) == 0
+    cfg = experiments.run_config(out)
+    grid_run = experiments.data_config("dcgan", 600, experiments.DATA_STEPS["dcgan"][-1])
+    assert {**cfg, "steps": grid_run["steps"], "log_every": grid_run["log_every"]} == grid_run
+
+
 def test_saving_sample_grids_leaves_the_notebook_backend_alone(tmp_path):
     """A grid run in the notebook's own process saves PNGs; the notebook's figures must still show."""
     import subprocess
