@@ -508,10 +508,17 @@ DATA_RUNS = {"dcgan": dict(data="fashion", clusters=50, policy="float32", jit_co
 AUGMENT_SIZES, AUGMENT_STEPS = (250,), 5_000
 
 
-def data_config(kind: str, n: int, steps: int, seed: int = 0) -> dict:
-    """The run of chapter 7's compute x data grid: ``kind`` (``"dcgan"`` or ``"vae"``) on ``n``
-    Fashion-MNIST training images for ``steps`` steps."""
-    return config(kind, **DATA_RUNS[kind], train_size=n, steps=steps, seed=seed)
+def data_settings(kind: str, n: int, steps: int, **extra) -> dict:
+    """The settings (for :func:`grid`) of a run of chapter 7's Fashion-MNIST grids: ``kind`` (``"dcgan"``
+    or ``"vae"``) on ``n`` training images for ``steps`` steps, with ``extra`` settings on top (the plain
+    DCGAN of the DiffAugment test: ``clusters=0``)."""
+    return {"kind": kind, **DATA_RUNS[kind], "train_size": n, "steps": steps, **extra}
+
+
+def data_config(kind: str, n: int, steps: int, seed: int = 0, **extra) -> dict:
+    """The whole configuration of that run (:func:`data_settings`) for ``seed``."""
+    settings_ = data_settings(kind, n, steps, **extra)
+    return config(settings_.pop("kind"), **settings_, seed=seed)
 
 
 def images_seen(cfg: dict) -> int:

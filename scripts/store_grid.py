@@ -13,23 +13,21 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from helpers.experiments import AUGMENT_STEPS, DATA_RUNS, DATA_SIZES, DATA_STEPS  # noqa: E402  (chapter 7's grids)
+from helpers.experiments import AUGMENT_STEPS, DATA_SIZES, DATA_STEPS, data_settings  # noqa: E402  (chapter 7's grids)
 
+PLAIN = {"clusters": 0}  # the plain DCGAN of chapter 3 instead of the self-conditioned recipe
 GRIDS = {
     # chapter 7's compute x data grid: the self-conditioned DCGAN and the VAE, longest runs first
-    "fashion-scgan": {f"self-conditioned n={n} steps={s}": {"kind": "dcgan", **DATA_RUNS["dcgan"], "train_size": n,
-                                                            "steps": s}
+    "fashion-scgan": {f"self-conditioned n={n} steps={s}": data_settings("dcgan", n, s)
                       for n in DATA_SIZES[::-1] for s in DATA_STEPS["dcgan"][::-1]},
-    "fashion-vae": {f"vae n={n} steps={s}": {"kind": "vae", **DATA_RUNS["vae"], "train_size": n, "steps": s}
+    "fashion-vae": {f"vae n={n} steps={s}": data_settings("vae", n, s)
                     for s in DATA_STEPS["vae"][::-1] for n in DATA_SIZES[::-1]},
     # the plain DCGAN (no clusters) at the same sizes and lengths
-    "fashion-gan": {f"dcgan n={n} steps={s}": {"kind": "dcgan", **DATA_RUNS["dcgan"], "clusters": 0, "train_size": n,
-                                               "steps": s}
+    "fashion-gan": {f"dcgan n={n} steps={s}": data_settings("dcgan", n, s, **PLAIN)
                     for s in DATA_STEPS["dcgan"][::-1] for n in DATA_SIZES[::-1]},
     # DiffAugment where its paper says it helps (chapter 7, #23): small Fashion-MNIST sets trained long enough
     # for the discriminator to memorise them (its log's val_d_gap shows it), with and without augmentation
-    "diffaugment": {f"{name} n={n}": {"kind": "dcgan", **DATA_RUNS["dcgan"], "clusters": 0, "train_size": n,
-                                       "steps": AUGMENT_STEPS, **extra}
+    "diffaugment": {f"{name} n={n}": data_settings("dcgan", n, AUGMENT_STEPS, **PLAIN, **extra)
                     for n in (250, 1_000) for name, extra in (("plain", {}), ("DiffAugment", {"augment": "translation,cutout"}))},
     # chapter 3's DCGAN and chapter 5's VAE recipes at the budget in force (chapter 11 sets them beside
     # its diffusion model)
