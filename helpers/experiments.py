@@ -665,18 +665,6 @@ def membership(row: dict, members: int = 1000, samples: int = 10_000, seed: int 
     return out
 
 
-def _init_worker(threads: int) -> None:
-    # A worker's own output (TensorFlow's C++ start-up lines, download attempts) would land in the
-    # notebook between the progress lines: silence it. Its exceptions still reach the caller.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
 def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: bool = True, workers: int = 1):
     """Run every condition with every seed and return one tidy ``pandas.DataFrame`` (a row per run, a
     ``condition`` column with the condition's name). ``conditions`` maps a name to the settings of
@@ -750,7 +738,7 @@ def _pool(workers: int):
         from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("spawn")  # a fresh TensorFlow in each worker
-        _pools[workers] = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(1,))
+        _pools[workers] = ProcessPoolExecutor(workers, mp_context=context, initializer=runtime.quiet_worker, initargs=(1,))
     return _pools[workers]
 
 

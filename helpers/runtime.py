@@ -123,6 +123,19 @@ def seed_everything(seed: int = 0) -> None:
     keras.utils.set_random_seed(int(seed))
 
 
+def quiet_worker(threads: int) -> None:
+    """Start a worker process of :func:`helpers.experiments.grid`: send its own output (TensorFlow's C++
+    start-up lines, download attempts) to /dev/null before TensorFlow is imported, so that it does not land
+    in the notebook between the progress lines (this module imports no TensorFlow), then give TensorFlow
+    ``threads`` threads. Its exceptions still reach the caller."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    tf = _tensorflow()
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def budget() -> str:
     """The budget in force: ``full`` (GPU), ``cpu`` (minutes on a laptop) or ``smoke`` (seconds, tests).
 

@@ -251,3 +251,31 @@ def test_a_run_logged_before_the_watch_existed_resumes_with_its_own_columns(tmp_
     log = pd.read_csv(path)
     assert list(log.columns) == list(old.columns) and log["step"].tolist() == [5, 10, 15, 20]
     assert log.notna().all().all()
+
+
+def test_a_grid_with_worker_processes_matches_one_process_and_keeps_the_notebook_quiet(tmp_path):
+    """``grid(workers=2)`` trains in spawned processes: the same rows as in one process, and nothing from the
+    workers' own TensorFlow start-up on the notebook's stderr (the workers inherit it)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import os, json
+        from helpers import experiments
+        log = os.open({str(tmp_path / 'stderr.txt')!r}, os.O_WRONLY | os.O_CREAT)
+        os.dup2(log, 2)  # what the workers inherit as their stderr from here on
+        conditions = {{"ring": {{"kind": "toy", "data": "ring", "steps": 20, "log_every": 10}}}}
+        rows = []
+        for workers, cache in ((2, "a"), (1, "b")):
+            table = experiments.grid(conditions, seeds=(0, 1), workers=workers, progress=False,
+                                     cache=os.path.join({str(tmp_path)!r}, cache))
+            rows.append(table[["seed", "modes", "high_quality"]].to_dict("records"))
+        print(json.dumps(rows))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    in_workers, in_one = json.loads(out.stdout.strip().splitlines()[-1])
+    assert in_workers == in_one
+    noise = (tmp_path / "stderr.txt").read_text()
+    assert "InitializeLog" not in noise and "cudart_stub" not in noise, noise[:500]
