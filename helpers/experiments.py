@@ -190,7 +190,8 @@ class DCGAN(Family):
 
         options = self.options(cfg)
         k = options.get("num_classes")
-        optim = {key: cfg.get(key) for key in ("d_lr", "g_lr", "clipnorm", "beta_1", "beta_2") if cfg.get(key) is not None}
+        optim = {key: cfg.get(key) for key in ("d_lr", "g_lr", "clipnorm", "beta_1", "beta_2", "ema")
+                 if cfg.get(key) is not None}
         model = training.make_gan(*self.networks(cfg, k), seed=cfg["seed"], lr=cfg["lr"], jit_compile=cfg["jit_compile"],
                                   steps_per_execution=self.steps_per_execution, **optim, **options)
         if cfg.get("clusters"):
@@ -198,6 +199,18 @@ class DCGAN(Family):
         return model, model.generator
 
     steps_per_execution = STEPS_PER_EXECUTION
+
+    def finish(self, model, sampler, cfg, x_train, path):
+        """With ``ema`` (chapter 7), the generator samples with the moving average of its weights, which its
+        optimizer kept beside the weights it trained (the checkpoints hold both, so a resumed run averages on)."""
+        if cfg.get("ema") is None:
+            return sampler
+        model.g_optimizer.finalize_variable_values(model.generator.trainable_variables)
+        name = model.generator.name  # the sampler is the generator, or wraps it (self-conditioning)
+        generator = sampler if sampler.name == name else sampler.get_layer(name)
+        generator.set_weights(model.generator.get_weights())  # changes something only in a sampler read from disk
+        sampler.save(path)
+        return sampler
 
     def held_out(self, cfg, x_train, x_test):
         """An unconditional GAN logs its discriminator's mean output on 500 of its training images and 500

@@ -61,8 +61,9 @@ SETTINGS = [
     Setting("z_dim", "recipe", GANS + VAES, "size of the noise / latent code", int, _at_least(1)),
     Setting("width", "recipe", KINDS, "network width (diffusion: the U-Net's first; then 2x and 3x)", int,
             _at_least(1)),
-    Setting("ema", "recipe", ("diffusion",), "decay of the weights' moving average that samples (chapter 11)",
-            float, lambda v: None if 0 <= v < 1 else "must be in [0, 1)"),
+    Setting("ema", "recipe", ("diffusion", "dcgan"), "decay of the weights' moving average that samples "
+            "(chapter 11; a DCGAN's generator, chapter 7: default none)", float,
+            lambda v: None if 0 <= v < 1 else "must be in [0, 1)"),
     Setting("sample_steps", "recipe", ("diffusion",), "DDIM steps of the scored samples (chapter 11)", int,
             _at_least(1)),
     Setting("lr", "recipe", KINDS, "learning rate", float, _positive),
@@ -110,6 +111,8 @@ SETTINGS = [
     Setting("depth", 2, ("toy",), "hidden layers of the toy MLPs", int, _at_least(1)),
 ]
 BY_NAME = {s.name: s for s in SETTINGS}
+# Settings added after runs were stored: left out of a configuration while unset, so those runs keep their keys
+UNSET_OMITTED = ("ema",)
 
 
 def default(setting: Setting, kind: str):
@@ -148,6 +151,8 @@ def validate(kind: str, values: dict) -> dict:
         problem = s.check(value) if (s.check and value is not None) else None
         if problem:
             raise ValueError(f"{s.name} {problem}, got {value!r}")
+        if value is None and s.name in UNSET_OMITTED:
+            continue
         cfg[s.name] = value
     allowed = data.TOYS if kind == "toy" else data.IMAGE_DATA
     if cfg["data"] not in allowed:

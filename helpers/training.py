@@ -181,11 +181,15 @@ def judged(real_logits, fake_logits) -> dict:
 
 
 def optimizers(lr: float = 2e-4, d_lr: float | None = None, g_lr: float | None = None, beta_1: float = 0.5,
-               beta_2: float = 0.999, clipnorm: float | None = None) -> list:
+               beta_2: float = 0.999, clipnorm: float | None = None, ema: float | None = None) -> list:
     """The two players' Adam optimizers (the DCGAN paper's: lr 2e-4, beta_1 0.5), each at its own rate when
-    ``d_lr`` / ``g_lr`` are given; wrapped in ``LossScaleOptimizer`` under ``mixed_float16``."""
-    out = [keras.optimizers.Adam(rate if rate is not None else lr, beta_1=beta_1, beta_2=beta_2, clipnorm=clipnorm)
-           for rate in (d_lr, g_lr)]
+    ``d_lr`` / ``g_lr`` are given; wrapped in ``LossScaleOptimizer`` under ``mixed_float16``. With ``ema``,
+    the generator's optimizer also keeps a moving average of its weights (Keras' ``use_ema``), which
+    ``finalize_variable_values`` copies into them."""
+    out = [keras.optimizers.Adam(rate if rate is not None else lr, beta_1=beta_1, beta_2=beta_2, clipnorm=clipnorm,
+                                 use_ema=average is not None,
+                                 ema_momentum=0.99 if average is None else average)
+           for rate, average in ((d_lr, None), (g_lr, ema))]
     if keras.mixed_precision.global_policy().name == "mixed_float16":
         out = [keras.optimizers.LossScaleOptimizer(o) for o in out]
     return out
@@ -193,13 +197,13 @@ def optimizers(lr: float = 2e-4, d_lr: float | None = None, g_lr: float | None =
 
 def make_gan(generator, discriminator, seed: int = 0, lr: float = 2e-4, jit_compile: bool | None = None,
              steps_per_execution: int = 1, cls=None, d_lr=None, g_lr=None, beta_1: float = 0.5,
-             beta_2: float = 0.999, clipnorm=None, **options) -> GAN:
+             beta_2: float = 0.999, clipnorm=None, ema=None, **options) -> GAN:
     """A compiled GAN (``cls``, default :class:`GAN`; ``options`` go to its constructor) with the
-    :func:`optimizers` for ``lr``, ``d_lr``, ``g_lr``, ``beta_1``, ``beta_2`` and ``clipnorm``.
+    :func:`optimizers` for ``lr``, ``d_lr``, ``g_lr``, ``beta_1``, ``beta_2``, ``clipnorm`` and ``ema``.
     ``jit_compile=None`` takes the measured per-device choice (:func:`runtime.device_choices`).
     Introduced in chapter 3."""
     gan = (cls or GAN)(generator, discriminator, seed=seed, **options)
-    gan.compile(*optimizers(lr, d_lr, g_lr, beta_1, beta_2, clipnorm), steps_per_execution=steps_per_execution,
+    gan.compile(*optimizers(lr, d_lr, g_lr, beta_1, beta_2, clipnorm, ema), steps_per_execution=steps_per_execution,
                 jit_compile=runtime.device_choices()["jit_compile"] if jit_compile is None else jit_compile)
     return gan
 

@@ -47,3 +47,30 @@ def test_self_conditioned_run_samples_from_noise_alone_and_resumes(tmp_path, ass
     model_a, _, _ = experiments.train(cfg, str(tmp_path / "a"), resume=True, verbose=0)
     model_b, _, _ = experiments.train(cfg, str(tmp_path / "b"), verbose=0)
     assert_same_state(model_a.generator.weights, model_b.generator.weights)
+
+
+def test_a_weight_average_run_trains_alike_samples_the_average_and_resumes(tmp_path, assert_same_state):
+    """``ema`` (chapter 7): the training is the run's without it (the same log), the saved sampler holds the
+    generator's moving average (decay 0: the last weights themselves), and a resumed run ends with a
+    straight run's average."""
+    import pandas as pd
+
+    base = dict(steps=8, log_every=4, width=8, batch_size=32, train_size=200, clusters=4)
+    assert "ema" not in experiments.config("dcgan", **base)  # unset: stored runs keep their keys
+    models_ = {}
+    for name, ema in (("plain", None), ("zero", 0.0), ("average", 0.9)):
+        cfg = experiments.config("dcgan", **base, ema=ema)
+        models_[name] = experiments.train(cfg, str(tmp_path / name), verbose=0)[0]
+        log = pd.read_csv(tmp_path / name / "log.csv")[["step", "d_loss", "g_loss"]]
+        pd.testing.assert_frame_equal(log, pd.read_csv(tmp_path / "plain" / "log.csv")[["step", "d_loss", "g_loss"]])
+    raw, averaged = models_["plain"].generator.weights, models_["average"].generator.weights
+    assert_same_state(models_["zero"].generator.weights, raw)
+    assert not all(np.allclose(a, b) for a, b in zip(averaged, raw))  # the average is not the last weights
+    saved = experiments.load_sampler(str(tmp_path / "average")).get_layer(models_["average"].generator.name)
+    assert_same_state(saved.weights, averaged)
+    cfg = experiments.config("dcgan", **base, ema=0.9)
+    experiments.train(dict(cfg, steps=4), str(tmp_path / "resumed"), verbose=0)
+    resumed = experiments.train(cfg, str(tmp_path / "resumed"), resume=True, verbose=0)[0]
+    assert_same_state(resumed.generator.weights, averaged)
+    with pytest.raises(ValueError, match="ema must be in"):
+        experiments.config("dcgan", ema=1.0)
