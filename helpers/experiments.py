@@ -292,6 +292,7 @@ class Toy(DCGAN):
     """Chapter 8's MLP GAN on a 2-D Gaussian mixture, scored by mode coverage."""
 
     steps_per_execution, grid_size = TOY_STEPS_PER_EXECUTION, 1000  # grid_size: points per snapshot
+    keep_snapshots = True  # a stored toy run keeps its point clouds over training (chapter 8 draws them)
 
     def networks(self, cfg, k):
         from . import models
@@ -516,6 +517,11 @@ DATA_RUNS = {"dcgan": dict(data="fashion", clusters=50, policy="float32", jit_co
              "vae": dict(data="fashion", policy="mixed_bfloat16", jit_compile=False)}
 
 
+# Chapter 7's last step to the readers' bar: the longest GAN runs again, sampled from the moving average of the
+# generator's weights with this decay (fixed beforehand: chapter 11's diffusion model uses the same); the
+# training is the grid's own, step for step
+DATA_EMA = 0.999
+
 # Chapter 7's DiffAugment test: the plain DCGAN with and without augmentation on small Fashion-MNIST sets, long
 # enough for the discriminator to memorise them (scripts/store_grid.py diffaugment also trains 1,000 images)
 AUGMENT_SIZES, AUGMENT_STEPS = (250,), 5_000
@@ -604,7 +610,8 @@ def _store(cfg: dict, row: dict, samples, folder: str) -> None:
     """Keep a finished run in the repository's stored results (helpers.store); a recipe run (the budget's
     ``config(kind)``, which other chapters sample again) keeps its sampling network too."""
     recipe = row.get("status") == "ok" and cfg == config(cfg["kind"])
-    store.save(key(cfg), cfg, row, samples, os.path.join(folder, "log.csv"), networks=folder if recipe else None)
+    store.save(key(cfg), cfg, row, samples, os.path.join(folder, "log.csv"), networks=folder if recipe else None,
+               snapshots=getattr(FAMILIES[cfg["kind"]], "keep_snapshots", False))
 
 
 def run_config(folder: str) -> dict:

@@ -13,13 +13,16 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from helpers.experiments import AUGMENT_STEPS, DATA_SIZES, DATA_STEPS, data_settings  # noqa: E402  (chapter 7's grids)
+from helpers.experiments import AUGMENT_STEPS, DATA_EMA, DATA_SIZES, DATA_STEPS, data_settings  # noqa: E402  (chapter 7's grids)
 
 PLAIN = {"clusters": 0}  # the plain DCGAN of chapter 3 instead of the self-conditioned recipe
 GRIDS = {
     # chapter 7's compute x data grid: the self-conditioned DCGAN and the VAE, longest runs first
     "fashion-scgan": {f"self-conditioned n={n} steps={s}": data_settings("dcgan", n, s)
                       for n in DATA_SIZES[::-1] for s in DATA_STEPS["dcgan"][::-1]},
+    # its longest runs again, sampled from the generator's weight average (the same training, step for step)
+    "fashion-scgan-ema": {f"self-conditioned n={n} steps={DATA_STEPS['dcgan'][-1]} ema": data_settings(
+        "dcgan", n, DATA_STEPS["dcgan"][-1], ema=DATA_EMA) for n in (60_000, 600, 6_000, 2_000)},
     "fashion-vae": {f"vae n={n} steps={s}": data_settings("vae", n, s)
                     for s in DATA_STEPS["vae"][::-1] for n in DATA_SIZES[::-1]},
     # the plain DCGAN (no clusters) at the same sizes and lengths
