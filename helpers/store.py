@@ -63,10 +63,12 @@ def _commit() -> str:
         return "unknown"
 
 
-def save(key: str, cfg: dict, row: dict, samples, log: str | None = None, networks: str | None = None) -> str:
+def save(key: str, cfg: dict, row: dict, samples, log: str | None = None, networks: str | None = None,
+         snapshots: bool = False) -> str:
     """Keep a finished run: its configuration, its row, the first :data:`KEEP` samples, its training log
     (``log``, the run's ``log.csv``, a few kB) and where it was trained; with ``networks`` (the run's
-    folder) also its sampling network and sample grids. Returns the folder."""
+    folder) also its sampling network and sample grids; with ``snapshots`` the grids saved during training
+    (``samples/`` beside ``log``: chapter 8 draws a toy run's point clouds over training). Returns the folder."""
     from . import runtime
 
     out = os.path.join(folder(), key)
@@ -79,8 +81,10 @@ def save(key: str, cfg: dict, row: dict, samples, log: str | None = None, networ
         shutil.copyfile(log, os.path.join(out, "log.csv"))
     if networks:
         shutil.copyfile(os.path.join(networks, "generator.keras"), os.path.join(out, "generator.keras"))
-        shutil.copytree(os.path.join(networks, "samples"), os.path.join(out, "samples"), dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("*.png"))  # the arrays; the pictures are drawn from them
+    grids = os.path.join(networks or os.path.dirname(log or ""), "samples")
+    if (networks or (snapshots and log)) and os.path.isdir(grids):  # a diverged run may have saved none
+        shutil.copytree(grids, os.path.join(out, "samples"), dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("*.png"))  # the arrays, not the pictures
     record = {"config": cfg, "row": {k: v for k, v in row.items() if k not in ("dir", "cached")}, "trained": trained}
     tmp = os.path.join(out, FILE + ".tmp")
     with open(tmp, "w") as f:

@@ -24,6 +24,8 @@ def test_a_stored_run_loads_instead_of_training_and_says_where_it_was_trained(st
     (key, record), = store.runs()
     assert key == experiments.key(record["config"]) and record["trained"]["budget"] in ("full", "cpu", "smoke")
     assert np.load(os.path.join(store.folder(), key, "samples.npy")).shape == (store.KEEP, 2)
+    snapshots = sorted(os.listdir(os.path.join(store.folder(), key, "samples")))  # chapter 8 draws them
+    assert snapshots == sorted(f for f in os.listdir(os.path.join(first.loc[0, "dir"], "samples")) if f.endswith(".npy"))
 
     monkeypatch.setenv("GENAI_STORE", "0")
     capsys.readouterr()
@@ -53,6 +55,7 @@ def test_a_recipe_run_is_stored_with_its_sampler_so_later_chapters_can_sample_it
     np.testing.assert_array_equal(again, first)  # the very network the run trained
     with pytest.raises(FileNotFoundError, match="stored run: its scores and 64 samples, no networks"):
         experiments.load_sampler(experiments.run(other, str(stores / "b"))["dir"])
+    assert not os.path.exists(os.path.join(store.folder(), experiments.key(other), "samples"))  # image grids: not kept
 
 
 def test_a_diverged_run_is_stored_as_diverged(stores, monkeypatch):
