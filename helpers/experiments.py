@@ -81,9 +81,15 @@ class Family:
     its samples are scored. ``conditional`` families train on (images, labels) and are asked for classes."""
 
     scale, conditional, gan = "tanh", False, True
+    keep_snapshots = False  # does a stored run keep the sample grids saved during training?
 
     def check(self, cfg: dict) -> None:
         pass
+
+    def finish(self, model, sampler, cfg, x_train, path):
+        """The sampler of a trained run (the one :func:`train` built, or read back from ``path``), after any
+        last step the family takes; saved to ``path`` when that changes it."""
+        return sampler
 
     def data(self, cfg: dict):
         """``(x_train, y_train, x_test)``: the images (or points) a run trains on."""
@@ -450,8 +456,7 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
         seconds = time.perf_counter() - t0
         if start == cfg["steps"] and os.path.exists(saved):  # nothing trained: keep what the run saved
             sampler = load_sampler(out)
-        if hasattr(family, "finish"):
-            sampler = family.finish(model, sampler, cfg, x_train, saved)
+        sampler = family.finish(model, sampler, cfg, x_train, saved)
         if not os.path.exists(saved):  # steps == 0
             sampler.save(saved)
     return model, x_train, {"labels": y_train, "from_step": start, "steps": cfg["steps"], "seconds": seconds,
@@ -611,7 +616,7 @@ def _store(cfg: dict, row: dict, samples, folder: str) -> None:
     ``config(kind)``, which other chapters sample again) keeps its sampling network too."""
     recipe = row.get("status") == "ok" and cfg == config(cfg["kind"])
     store.save(key(cfg), cfg, row, samples, os.path.join(folder, "log.csv"), networks=folder if recipe else None,
-               snapshots=getattr(FAMILIES[cfg["kind"]], "keep_snapshots", False))
+               snapshots=FAMILIES[cfg["kind"]].keep_snapshots)
 
 
 def run_config(folder: str) -> dict:
