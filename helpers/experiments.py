@@ -613,10 +613,9 @@ def record(cfg: dict, model, x_train, info: dict, cache: str | None = None) -> d
 
 def _store(cfg: dict, row: dict, samples, folder: str) -> None:
     """Keep a finished run in the repository's stored results (helpers.store); a recipe run (the budget's
-    ``config(kind)``, which other chapters sample again) keeps its sampling network too."""
-    recipe = row.get("status") == "ok" and cfg == config(cfg["kind"])
-    store.save(key(cfg), cfg, row, samples, os.path.join(folder, "log.csv"), networks=folder if recipe else None,
-               snapshots=FAMILIES[cfg["kind"]].keep_snapshots)
+    ``config(kind)`` with any seed, which other chapters sample again) keeps its sampling network too."""
+    recipe = row.get("status") == "ok" and {**cfg, "seed": 0} == config(cfg["kind"])
+    store.save(key(cfg), cfg, row, samples, folder, networks=recipe, snapshots=FAMILIES[cfg["kind"]].keep_snapshots)
 
 
 def run_config(folder: str) -> dict:
@@ -731,6 +730,8 @@ def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: 
             report(i, name, cfg, run(cfg, cache))
     if todo:
         from concurrent.futures import as_completed
+
+        todo.sort(key=lambda i: -jobs[i][1].get("steps", 0))  # longest first: no long run left alone at the end
 
         futures = {_pool(workers).submit(run, jobs[i][1], cache_dir(cache)): i for i in todo}
         for future in as_completed(futures):

@@ -63,12 +63,11 @@ def _commit() -> str:
         return "unknown"
 
 
-def save(key: str, cfg: dict, row: dict, samples, log: str | None = None, networks: str | None = None,
-         snapshots: bool = False) -> str:
+def save(key: str, cfg: dict, row: dict, samples, run: str, networks: bool = False, snapshots: bool = False) -> str:
     """Keep a finished run: its configuration, its row, the first :data:`KEEP` samples, its training log
-    (``log``, the run's ``log.csv``, a few kB) and where it was trained; with ``networks`` (the run's
-    folder) also its sampling network and sample grids; with ``snapshots`` the grids saved during training
-    (``samples/`` beside ``log``: chapter 8 draws a toy run's point clouds over training). Returns the folder."""
+    (``log.csv`` of the run folder ``run``, a few kB) and where it was trained; with ``networks`` also its
+    sampling network and sample grids; with ``snapshots`` the grids saved during training (``samples/``:
+    chapter 8 draws a toy run's point clouds over training). Returns the folder."""
     from . import runtime
 
     out = os.path.join(folder(), key)
@@ -77,12 +76,12 @@ def save(key: str, cfg: dict, row: dict, samples, log: str | None = None, networ
                "date": time.strftime("%Y-%m-%d"), "wall_s": row.get("wall_s")}
     if samples is not None:  # a diverged run has none
         np.save(os.path.join(out, "samples.npy"), np.asarray(samples)[:KEEP])
-    if log and os.path.exists(log):
-        shutil.copyfile(log, os.path.join(out, "log.csv"))
+    if os.path.exists(os.path.join(run, "log.csv")):
+        shutil.copyfile(os.path.join(run, "log.csv"), os.path.join(out, "log.csv"))
     if networks:
-        shutil.copyfile(os.path.join(networks, "generator.keras"), os.path.join(out, "generator.keras"))
-    grids = os.path.join(networks or os.path.dirname(log or ""), "samples")
-    if (networks or (snapshots and log)) and os.path.isdir(grids):  # a diverged run may have saved none
+        shutil.copyfile(os.path.join(run, "generator.keras"), os.path.join(out, "generator.keras"))
+    grids = os.path.join(run, "samples")
+    if (networks or snapshots) and os.path.isdir(grids):  # a diverged run may have saved none
         shutil.copytree(grids, os.path.join(out, "samples"), dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("*.png"))  # the arrays, not the pictures
     record = {"config": cfg, "row": {k: v for k, v in row.items() if k not in ("dir", "cached")}, "trained": trained}

@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from helpers.experiments import AUGMENT_STEPS, DATA_EMA, DATA_SIZES, DATA_STEPS, data_settings  # noqa: E402  (chapter 7's grids)
 
+CGAN_CPU = {"kind": "cgan", "steps": 1000, "batch_size": 64, "width": 32, "log_every": 200}  # chapter 9's, cpu budget
 PLAIN = {"clusters": 0}  # the plain DCGAN of chapter 3 instead of the self-conditioned recipe
 GRIDS = {
     # chapter 7's compute x data grid: the self-conditioned DCGAN and the VAE, longest runs first
@@ -35,6 +36,13 @@ GRIDS = {
     # chapter 3's DCGAN and chapter 5's VAE recipes at the budget in force (chapter 11 sets them beside
     # its diffusion model)
     "recipes": {"DCGAN (chapter 3)": {"kind": "dcgan"}, "VAE (chapter 5)": {"kind": "vae"}},
+    # chapter 9's runs that a reader would wait longest for (its other runs are trained in the chapter, which
+    # samples them again): the cGAN with noisy labels (seeds 0 1 2) and the VAE recipe's seeds, whose
+    # decoders repair digits; the plain and self-conditioned DCGANs (seeds 0 1) as "self-conditioning"
+    "applications": {**{f"noise {p:.0%}": {**CGAN_CPU, "label_noise": p} for p in (0.2, 0.5)},
+                     "VAE of chapter 5": {"kind": "vae"}},
+    "self-conditioning": {"plain DCGAN (chapter 3)": {"kind": "dcgan"},
+                          "self-conditioned, 50 clusters": {"kind": "dcgan", "clusters": 50}},
     # chapter 8's plain toy GAN on both mixtures at the cpu budget (also the small run tests/test_store.py retrains)
     "toy-plain": {f"{name}: plain": {"kind": "toy", "data": name, "steps": 2_500} for name in ("ring", "grid")},
 }
