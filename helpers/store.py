@@ -76,8 +76,9 @@ def save(key: str, cfg: dict, row: dict, samples, run: str, networks: bool = Fal
                "date": time.strftime("%Y-%m-%d"), "wall_s": row.get("wall_s")}
     if samples is not None:  # a diverged run has none
         np.save(os.path.join(out, "samples.npy"), np.asarray(samples)[:KEEP])
-    if os.path.exists(os.path.join(run, "log.csv")):
-        shutil.copyfile(os.path.join(run, "log.csv"), os.path.join(out, "log.csv"))
+    log = os.path.join(run, "log.csv")
+    if os.path.exists(log):
+        shutil.copyfile(log, os.path.join(out, "log.csv"))
     if networks:
         shutil.copyfile(os.path.join(run, "generator.keras"), os.path.join(out, "generator.keras"))
     grids = os.path.join(run, "samples")
