@@ -9,6 +9,7 @@ import shutil
 import tempfile
 
 import pytest
+from threadpoolctl import threadpool_limits
 
 os.environ["GENAI_BUDGET"] = os.environ.get("GENAI_TEST_BUDGET", "smoke")
 # Experiment grids (helpers.experiments) cache their runs; the tests start from an empty cache so that
@@ -16,6 +17,10 @@ os.environ["GENAI_BUDGET"] = os.environ.get("GENAI_TEST_BUDGET", "smoke")
 os.environ["GENAI_CACHE"] = tempfile.mkdtemp(prefix="genai-cache-")
 atexit.register(shutil.rmtree, os.environ["GENAI_CACHE"], ignore_errors=True)  # ~30 MB of smoke runs
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The tests run in two processes (pytest-xdist) beside the notebooks' kernels: one BLAS thread each, or
+# numpy's BLAS spins more threads than there are cores (a mixture fit took 20x longer that way).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+threadpool_limits(1)
 
 
 def _assert_same_state(a, b):

@@ -29,3 +29,23 @@ def test_recognition_separates_digits_from_noise(test_split):
 def test_classifier_rejects_bad_input():
     with pytest.raises(ValueError, match="uint8"):
         metrics.class_probabilities(np.zeros((3, 28, 28), np.float32))
+
+
+def test_the_shipped_second_reader_is_its_fit_and_reads_real_digits_not_noise():
+    from helpers import data
+
+    _, (x_test, y_test) = data.load_mnist()
+    x = x_test.reshape(len(x_test), -1) / 255.0
+    shipped, refit = metrics.second_reader("mnist"), metrics.fit_second_reader("mnist")
+    assert np.mean(shipped.predict(x) == refit.predict(x)) >= 0.999  # the script's fit, not another one
+    assert np.mean(shipped.predict(x) == y_test) > 0.85
+    noise = np.random.default_rng(0).integers(0, 256, (500, 28, 28), dtype=np.uint8)
+    assert metrics.readers_agree(x_test, "mnist") > 0.85
+    assert metrics.readers_agree(noise, "mnist") < 0.5
+
+
+def test_a_missing_second_reader_says_how_to_make_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(metrics, "READER", str(tmp_path / "{}_reader.npz"))
+    monkeypatch.setattr(metrics, "_readers", {})
+    with pytest.raises(FileNotFoundError, match="train_classifier.py --data fashion --reader"):
+        metrics.second_reader("fashion")
