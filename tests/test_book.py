@@ -62,6 +62,8 @@ def test_notebook_conventions(path):
     setup = "".join(code[0]["source"])
     assert "runtime.setup(" in setup, "the first code cell must be the setup cell"
     assert f"git+{REPO_URL}@main" in setup, "the setup cell must install helpers from the book's repository"
+    assert 'drive.mount("/content/drive")' in setup and 'os.environ["GENAI_CACHE"]' in setup, \
+        "the setup cell must say how to keep the run cache on Google Drive (Colab)"
     assert nb["metadata"].get("accelerator") == "GPU", "Colab metadata must ask for a GPU"
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     counts = [c.get("execution_count") for c in code]
