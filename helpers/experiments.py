@@ -528,8 +528,8 @@ DATA_RUNS = {"dcgan": dict(data="fashion", clusters=50, policy="float32", jit_co
 DATA_EMA = 0.999
 
 # Chapter 7's DiffAugment test: the plain DCGAN with and without augmentation on small Fashion-MNIST sets, long
-# enough for the discriminator to memorise them (scripts/store_grid.py diffaugment also trains 1,000 images)
-AUGMENT_SIZES, AUGMENT_STEPS = (250,), 5_000
+# enough for the discriminator to memorise them (scripts/store_grid.py diffaugment trains them)
+AUGMENT_SIZES, AUGMENT_STEPS = (250, 1_000), 5_000
 
 
 def data_settings(kind: str, n: int, steps: int, **extra) -> dict:

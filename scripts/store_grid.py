@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from helpers.experiments import AUGMENT_STEPS, DATA_EMA, DATA_SIZES, DATA_STEPS, data_settings  # noqa: E402  (chapter 7's grids)
+from helpers.experiments import AUGMENT_SIZES, AUGMENT_STEPS, DATA_EMA, DATA_SIZES, DATA_STEPS, data_settings  # noqa: E402  (chapter 7's grids)
 
 CGAN_CPU = {"kind": "cgan", "steps": 1000, "batch_size": 64, "width": 32, "log_every": 200}  # chapter 9's, cpu budget
 PLAIN = {"clusters": 0}  # the plain DCGAN of chapter 3 instead of the self-conditioned recipe
@@ -32,7 +32,7 @@ GRIDS = {
     # DiffAugment where its paper says it helps (chapter 7, #23): small Fashion-MNIST sets trained long enough
     # for the discriminator to memorise them (its log's val_d_gap shows it), with and without augmentation
     "diffaugment": {f"{name} n={n}": data_settings("dcgan", n, AUGMENT_STEPS, **PLAIN, **extra)
-                    for n in (250, 1_000) for name, extra in (("plain", {}), ("DiffAugment", {"augment": "translation,cutout"}))},
+                    for n in AUGMENT_SIZES for name, extra in (("plain", {}), ("DiffAugment", {"augment": "translation,cutout"}))},
     # chapter 3's DCGAN and chapter 5's VAE recipes at the budget in force (chapter 11 sets them beside
     # its diffusion model)
     "recipes": {"DCGAN (chapter 3)": {"kind": "dcgan"}, "VAE (chapter 5)": {"kind": "vae"}},
