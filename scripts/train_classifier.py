@@ -4,7 +4,6 @@ Fashion-MNIST's.
     python scripts/train_classifier.py [--data mnist|fashion] [--epochs N]
     python scripts/train_classifier.py --data mnist|fashion --reader
 
-
 It trains on the training split only (helpers.data.load_images: for MNIST the offline subset when there
 is no internet, for Fashion-MNIST the whole set), with small random shifts (and, for MNIST, rotations;
 for clothes, left-right flips), and prints the held-out accuracy on the test split, which it never
