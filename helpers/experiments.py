@@ -532,6 +532,32 @@ DATA_EMA = 0.999
 AUGMENT_SIZES, AUGMENT_STEPS = (250, 1_000), 5_000
 
 
+# Chapter 10's privacy runs: the two recipes that meet the book's bar on MNIST, chapter 9's self-conditioned
+# DCGAN and chapter 5's VAE, on 250, 1,000 and 4,000 training digits; the canary joins the 1,000
+PRIVACY_SIZES, CANARY_SIZE, CANARY_COPIES = (250, 1_000, 4_000), 1_000, (1, 10, 100)
+
+
+def privacy_models() -> dict:
+    """Chapter 10's two models as :func:`grid` settings at the budget in force; on the cpu budget with
+    their precision fixed, so that any laptop finds the stored runs whatever its CPU supports."""
+    fixed = {"jit_compile": False} if runtime.budget() == "cpu" else {}
+    return {"DCGAN": {"kind": "dcgan", "clusters": 50, **fixed},
+            "VAE": {"kind": "vae", **fixed, **({"policy": "mixed_bfloat16"} if fixed else {})}}
+
+
+def privacy_grids(sizes=PRIVACY_SIZES, copies=CANARY_COPIES) -> dict:
+    """Chapter 10's grids (conditions for :func:`grid`): ``sizes``, each model on each training-set size;
+    ``shorter``, each on the smallest set for a quarter of its recipe's steps; ``canary``, each on
+    :data:`CANARY_SIZE` digits with the canary's ``copies``."""
+    models, grids = privacy_models(), {"sizes": {}, "shorter": {}, "canary": {}}
+    for name, m in models.items():
+        quarter = config(**m)["steps"] // 4
+        grids["sizes"].update({f"{name} n={n}": dict(m, train_size=n) for n in sizes})
+        grids["shorter"][f"{name} n={sizes[0]}, {quarter} steps"] = dict(m, train_size=sizes[0], steps=quarter)
+        grids["canary"].update({f"{name} +{c}": dict(m, train_size=CANARY_SIZE, canary=c) for c in copies})
+    return grids
+
+
 def data_settings(kind: str, n: int, steps: int, **extra) -> dict:
     """The settings (for :func:`grid`) of a run of chapter 7's Fashion-MNIST grids: ``kind`` (``"dcgan"``
     or ``"vae"``) on ``n`` training images for ``steps`` steps, with ``extra`` settings on top (the plain
@@ -556,11 +582,13 @@ def run_dir(cfg: dict, cache: str | None = None) -> str:
     return os.path.join(cache_dir(cache), key(cfg))
 
 
-def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
+def run(cfg: dict, cache: str | None = None, verbose: int = 0, stored: bool = True) -> dict:
     """Train and score one configuration, or load it from the cache if it was done before. Returns the
     run's row: its settings, ``images`` (training images), ``images_seen`` (steps x batch), ``wall_s``
     (training seconds, when it was trained), ``status`` (``"ok"`` or ``"diverged"``), the scores of
-    :func:`score`, ``cached`` and ``dir`` (the run folder, with ``samples.npy`` and ``generator.keras``)."""
+    :func:`score`, ``cached`` and ``dir`` (the run folder, with ``samples.npy`` and ``generator.keras``).
+    ``stored=False`` leaves the stored results alone: neither loaded nor written (:func:`derived` trains a
+    stored run again for its networks)."""
     from . import callbacks
 
     folder = run_dir(cfg, cache)
@@ -568,26 +596,26 @@ def run(cfg: dict, cache: str | None = None, verbose: int = 0) -> dict:
     if os.path.exists(result_path):
         with open(result_path) as f:
             row = json.load(f)
-        if store.writing() and store.load(key(cfg)) is None:  # trained before GENAI_STORE was set
+        if stored and store.writing() and store.load(key(cfg)) is None:  # trained before GENAI_STORE was set
             samples = os.path.join(folder, "samples.npy")
             _store(cfg, row, np.load(samples) if os.path.exists(samples) else None, folder)
         return {**row, "cached": True, "dir": folder}
-    stored = store.load(key(cfg))  # trained before and kept in the repository (helpers.store)
-    if stored is not None:
-        return {**stored, "cached": True}
+    kept = store.load(key(cfg)) if stored else None  # trained before and kept in the repository (helpers.store)
+    if kept is not None:
+        return {**kept, "cached": True}
     try:
         # an interrupted run left a checkpoint: continue it
         model, x_train, info = train(cfg, folder, resume=True, verbose=verbose)
     except callbacks.TrainingDiverged as err:
         row = {**cfg, "images_seen": images_seen(cfg), "status": "diverged", "error": str(err)}
         _write_json(result_path, row)  # the checkpoint before the divergence stays, as the message says
-        if store.writing():
+        if stored and store.writing():
             _store(cfg, row, None, folder)
         return {**row, "cached": False, "dir": folder}
-    return record(cfg, model, x_train, info, cache)
+    return record(cfg, model, x_train, info, cache, stored=stored)
 
 
-def record(cfg: dict, model, x_train, info: dict, cache: str | None = None) -> dict:
+def record(cfg: dict, model, x_train, info: dict, cache: str | None = None, stored: bool = True) -> dict:
     """Score a model trained with the settings ``cfg`` (by :func:`train`, which returned ``info``, e.g. in
     a chapter that shows the training) and keep it in the cache as :func:`run` would: ``samples.npy``,
     the whole model's weights (``model.weights.h5``, read by :func:`load_model`) and ``result.json`` in
@@ -606,7 +634,7 @@ def record(cfg: dict, model, x_train, info: dict, cache: str | None = None) -> d
         np.save(os.path.join(folder, "samples.labels.npy"), labels)
     _write_json(os.path.join(folder, "result.json"), row)  # the run counts as done only once its row is written
     shutil.rmtree(os.path.join(folder, "checkpoint"), ignore_errors=True)  # finished: keep the results only
-    if store.writing():
+    if stored and store.writing():
         _store(cfg, row, samples, folder)
     return {**row, "cached": False, "dir": folder}
 
@@ -619,12 +647,40 @@ def _store(cfg: dict, row: dict, samples, folder: str) -> None:
 
 
 def run_config(folder: str) -> dict:
-    """The configuration a run folder was trained with (its ``config.json``)."""
+    """The configuration a run folder was trained with (its ``config.json``, or a stored run's)."""
     path = os.path.join(folder, "config.json")
+    if not os.path.exists(path) and os.path.exists(os.path.join(folder, store.FILE)):
+        with open(os.path.join(folder, store.FILE)) as f:
+            return json.load(f)["config"]
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} does not exist: {folder} is not a run folder")
     with open(path) as f:
         return json.load(f)
+
+
+def derived(row: dict, name: str, compute, cache: str | None = None) -> dict:
+    """What ``compute(folder)`` finds in the folder of a finished run (its whole model, its 1,000 scored
+    samples), a dict of numbers and arrays, kept beside the run as ``derived/<name>.npz``: computed once;
+    with ``GENAI_STORE=1`` also kept beside the run's stored results, so that a reader who loads the run
+    from there (no networks, 64 samples) loads this too. Where neither place has it, the run is trained
+    again into the cache. Give ``name`` a new version when ``compute`` changes. Introduced in chapter 10."""
+    cfg = run_config(row["dir"])
+    folder, kept = run_dir(cfg, cache), os.path.join(store.folder(), key(cfg))
+    for place in (folder, kept if store.reading() else None):
+        path = os.path.join(place or "", "derived", f"{name}.npz")
+        if place and os.path.exists(path):
+            with np.load(path) as f:
+                return {k: f[k] if f[k].ndim else f[k].item() for k in f.files}
+    if not os.path.exists(os.path.join(folder, WEIGHTS)):
+        run(cfg, cache, stored=False)  # a stored run keeps no networks: train it again here
+    result = compute(folder)
+    for place in (folder, kept if store.writing() and os.path.isdir(kept) else None):
+        if place:
+            os.makedirs(os.path.join(place, "derived"), exist_ok=True)
+            with open(os.path.join(place, "derived", f"{name}.npz.tmp"), "wb") as f:
+                np.savez(f, **{k: np.asarray(v) for k, v in result.items()})
+            os.replace(os.path.join(place, "derived", f"{name}.npz.tmp"), os.path.join(place, "derived", f"{name}.npz"))
+    return result
 
 
 def load_model(folder: str):
@@ -644,14 +700,18 @@ def load_model(folder: str):
 
 def membership_scores(model, cfg: dict, images, labels=None) -> np.ndarray:
     """White-box membership scores of uint8 images ``(N, 28, 28)``, higher meaning "more likely a training
-    image": a GAN's discriminator logit (Hayes et al. 2019, LOGAN) or a VAE's ELBO, i.e. minus its
-    negative ELBO per image (Hilprecht et al. 2019). A conditional model needs the images' ``labels``.
+    image": a GAN's discriminator logit (Hayes et al. 2019, LOGAN; a self-conditioned one's highest over
+    its clusters) or a VAE's ELBO, i.e. minus its negative ELBO per image (Hilprecht et al. 2019). A
+    conditional model needs the images' ``labels``.
     Introduced in chapter 10."""
     x = data.scaled(images, cfg["scale"])
     gan, out = FAMILIES[cfg["kind"]].gan, []
     for i in range(0, len(x), 500):
         y = None if labels is None else data.check_labels(np.asarray(labels)[i:i + 500], 10)
-        if gan:
+        if gan and cfg.get("clusters"):  # self-conditioned: an image's cluster is unknown, take D's best one
+            out.append(np.max([model.discriminate(x[i:i + 500], np.full(len(x[i:i + 500]), c))
+                               for c in range(cfg["clusters"])], axis=0).astype(np.float64))
+        elif gan:
             out.append(np.asarray(model.discriminate(x[i:i + 500], *([] if y is None else [y])), np.float64))
         else:
             out.append(-np.asarray(model.neg_elbo_per_image(x[i:i + 500] if y is None else (x[i:i + 500], y)), np.float64))
@@ -687,6 +747,62 @@ def membership(row: dict, members: int = 1000, samples: int = 10_000, seed: int 
     out["auc_black"], out["se_black"] = metrics.membership_auc(
         -metrics.nearest_distances(inside, fake, "pixels"), -metrics.nearest_distances(outside, fake, "pixels"))
     return out
+
+
+def copying(folder: str) -> dict:
+    """Chapter 10's copying measures of a finished run, from its 1,000 scored samples: Meehan et al.'s Z_U
+    in the classifier's features and in pixels; ``own / other``, the median pixel distance from a sample to
+    the nearest of the run's training images over the same to as many held-out ones (below 1: nearer to its
+    own); Gu et al.'s memorised share; the 8 samples nearest to a training image (``closest``), those
+    training images (``partners``) and the ``distances``."""
+    from . import metrics
+
+    cfg = run_config(folder)
+    train, _, x_test = training_data(cfg)
+    fake = np.load(os.path.join(folder, "samples.npy"))
+    out = {f"Z_U {space}": metrics.copy_test(*metrics.copy_distances(fake, train, x_test, space, cfg["data"]))
+           for space in ("features", "pixels")}
+    m, rng = min(len(train), len(x_test)), np.random.default_rng(cfg["seed"])
+    own, other = train[rng.permutation(len(train))[:m]], x_test[rng.permutation(len(x_test))[:m]]
+    out["own / other"] = float(np.median(metrics.nearest_distances(fake, own, "pixels"))
+                               / np.median(metrics.nearest_distances(fake, other, "pixels")))
+    out["memorised"] = metrics.memorised(fake, train)[0]
+    d = metrics.nearest_distances(fake, train, "pixels")
+    closest = np.argsort(d)[:8]
+    flat = train.reshape(len(train), -1).astype(np.float64) / 255.0
+    partners = [int(np.argmin(((flat - fake[i].reshape(1, -1) / 255.0) ** 2).sum(1))) for i in closest]
+    return {**out, "closest": fake[closest], "partners": train[partners], "distances": d[closest]}
+
+
+def canary_test(folder: str, samples: int = 10_000) -> dict:
+    """Chapter 10's canary measures of a finished run on ``samples`` new samples: the share that carries the
+    mark (:func:`helpers.data.mark_strength` above 0.5), the strongest mark, the pixel distance from the
+    canary to its nearest sample and the 4 samples nearest to it."""
+    from . import metrics
+
+    cfg = run_config(folder)
+    fake, _ = sample(load_sampler(folder), samples, cfg, seed=99)
+    strength = data.mark_strength(fake)
+    d = metrics.nearest_distances(fake, canary(cfg["data"])[0][None], "pixels")
+    return {"marked samples": float((strength > 0.5).mean()), "strongest mark": float(strength.max()),
+            "closest to canary": float(d.min()), "4 closest": fake[np.argsort(d)[:4]]}
+
+
+def privacy(row: dict, test: str, samples: int = 10_000) -> dict:
+    """Chapter 10's ``test`` of the run ``row``: ``"copying"`` (:func:`copying`), ``"canary"``
+    (:func:`canary_test`) or ``"membership"`` (:func:`membership`, with the white-box scores of 1,000 of
+    its training images and the held-out ones, ``scores in`` and ``scores out``), computed once from the
+    run's networks and kept beside it (:func:`derived`)."""
+    def membership_with_scores(folder):
+        model, cfg = load_model(folder)
+        inside, _, outside = training_data(cfg)
+        inside = inside[:len(inside) - cfg.get("canary", 0)][:1000]  # the canary's copies are not ordinary members
+        scores = [membership_scores(model, cfg, x).astype(np.float32) for x in (inside, outside)]
+        return {**membership({"dir": folder}, samples=samples), "scores in": scores[0], "scores out": scores[1]}
+
+    tests = {"copying": copying, "canary": lambda folder: canary_test(folder, samples),
+             "membership": membership_with_scores}
+    return derived(row, f"{test}-v1-{samples}", tests[test])
 
 
 def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: bool = True, workers: int = 1):

@@ -6,7 +6,9 @@ A stored run is a folder ``STORE/<key>`` (the key of :func:`helpers.experiments.
 device, budget, date, wall time), ``samples.npy`` (its first 64 scored samples, uint8) and ``log.csv``
 (its training log). No weights, except for a chapter's recipe run (the run other chapters draw new
 samples from: chapter 6 evaluates chapters 3, 5 and 11's models), which also keeps its sampling network
-``generator.keras`` and its ``samples/`` grids saved during training (the arrays). Written only when asked
+``generator.keras`` and its ``samples/`` grids saved during training (the arrays); and ``derived/``, what a
+chapter computed from the run's networks before they were left behind (:func:`helpers.experiments.derived`).
+Written only when asked
 (``GENAI_STORE=1``, by the maintainer who trains the grid), read unless ``GENAI_RETRAIN=1``.
 :func:`helpers.experiments.run` looks here after its own cache and before training.
 """

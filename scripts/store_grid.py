@@ -13,7 +13,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from helpers.experiments import AUGMENT_SIZES, AUGMENT_STEPS, DATA_EMA, DATA_SIZES, DATA_STEPS, data_settings  # noqa: E402  (chapter 7's grids)
+from helpers.experiments import (AUGMENT_SIZES, AUGMENT_STEPS, DATA_EMA, DATA_SIZES, DATA_STEPS,  # noqa: E402
+                                 data_settings, privacy_grids)
 
 CGAN_CPU = {"kind": "cgan", "steps": 1000, "batch_size": 64, "width": 32, "log_every": 200}  # chapter 9's, cpu budget
 PLAIN = {"clusters": 0}  # the plain DCGAN of chapter 3 instead of the self-conditioned recipe
@@ -43,6 +44,11 @@ GRIDS = {
                      "VAE of chapter 5": {"kind": "vae"}},
     "self-conditioning": {"plain DCGAN (chapter 3)": {"kind": "dcgan"},
                           "self-conditioned, 50 clusters": {"kind": "dcgan", "clusters": 50}},
+    # chapter 10's privacy runs (their networks stay in the cache: the chapter's tests need them, and store
+    # what they find beside the stored runs when it is executed with GENAI_STORE=1)
+    "privacy": privacy_grids()["sizes"],
+    "privacy-shorter": privacy_grids()["shorter"],
+    "privacy-canary": privacy_grids()["canary"],
     # chapter 8's plain toy GAN on both mixtures, as the cpu budget trained it before 10,000 steps: the small
     # runs tests/test_store.py retrains
     "toy-plain": {f"{name}: plain": {"kind": "toy", "data": name, "steps": 2_500, "log_every": 500}
@@ -66,6 +72,11 @@ def main():
 
     runtime.setup(seed=0)
     table = experiments.grid(GRIDS[args.name], seeds=args.seeds, workers=args.workers)
+    if args.name.startswith("privacy"):  # chapter 10's tests need the networks, which stored runs leave behind
+        for i, row in table.iterrows():
+            for test in ("copying", "canary", "membership"):
+                experiments.privacy(row, test)
+            print(f"chapter 10's tests of {row['condition']} seed {row['seed']} stored ({i + 1}/{len(table)})", flush=True)
     cols = [c for c in ("fid", "confidence", "readers_agree", "memorised", "modes", "high_quality") if c in table]
     print(experiments.summarize(table, cols, text=True).to_string())
 

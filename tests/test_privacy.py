@@ -114,6 +114,69 @@ def test_cached_run_keeps_its_whole_model(tmp_path):
         experiments.load_model(row["dir"])
 
 
+def test_a_self_conditioned_discriminator_scores_an_image_by_its_best_cluster(tmp_path):
+    cfg = experiments.config("dcgan", steps=2, log_every=2, width=8, batch_size=16, train_size=100, clusters=3)
+    model, _ = experiments.build(cfg)
+    x = data.load_mnist(verbose=False)[1][0][:12]
+    per_cluster = [np.asarray(model.discriminate(data.scaled(x, "tanh"), np.full(12, c))) for c in range(3)]
+    np.testing.assert_allclose(experiments.membership_scores(model, cfg, x), np.max(per_cluster, axis=0), rtol=1e-5)
+
+
+def test_a_derived_result_is_computed_once_kept_beside_the_stored_run_and_retrains_for_networks(tmp_path, monkeypatch):
+    from helpers import store
+
+    monkeypatch.setenv("GENAI_STORED", str(tmp_path / "stored"))
+    monkeypatch.setenv("GENAI_STORE", "1")
+    monkeypatch.delenv("GENAI_RETRAIN", raising=False)
+    cfg = experiments.config("vae", steps=4, log_every=2, width=8, batch_size=16, train_size=100)
+    calls = []
+
+    def compute(folder):  # needs what only the cache has: the networks and all 1,000 scored samples
+        calls.append(folder)
+        return {"samples": len(np.load(os.path.join(folder, "samples.npy"))), "scores":
+                experiments.membership_scores(experiments.load_model(folder)[0], cfg, np.zeros((3, 28, 28), np.uint8))}
+
+    first = experiments.derived(experiments.run(cfg, str(tmp_path / "a")), "test-v1", compute, str(tmp_path / "a"))
+    again = experiments.derived(experiments.run(cfg, str(tmp_path / "a")), "test-v1", compute, str(tmp_path / "a"))
+    assert len(calls) == 1 and first["samples"] == again["samples"] == 1000 and again["scores"].shape == (3,)
+    stored_row = os.path.join(store.folder(), experiments.key(cfg), store.FILE)
+    assert os.path.exists(os.path.join(store.folder(), experiments.key(cfg), "derived", "test-v1.npz"))
+
+    monkeypatch.setenv("GENAI_STORE", "0")
+    row = experiments.run(cfg, str(tmp_path / "b"))  # an empty cache: the stored run, without networks
+    assert row["stored"] and experiments.run_config(row["dir"]) == cfg
+    loaded = experiments.derived(row, "test-v1", compute, str(tmp_path / "b"))
+    assert len(calls) == 1 and not os.path.exists(experiments.run_dir(cfg, str(tmp_path / "b")))  # nothing trained
+    np.testing.assert_array_equal(loaded["scores"], first["scores"])
+    before = os.path.getmtime(stored_row)
+    new = experiments.derived(row, "test-v2", compute, str(tmp_path / "b"))  # not kept anywhere: train for it
+    assert len(calls) == 2 and calls[-1] == experiments.run_dir(cfg, str(tmp_path / "b")) and new["samples"] == 1000
+    assert os.path.getmtime(stored_row) == before  # the stored run itself is left alone
+    assert not os.path.exists(os.path.join(store.folder(), experiments.key(cfg), "derived", "test-v2.npz"))
+
+
+def test_chapter_10s_tests_of_a_run_are_consistent_with_its_samples_and_training_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENAI_CACHE", str(tmp_path))
+    monkeypatch.setenv("GENAI_STORE", "0")
+    cfg = experiments.config("dcgan", steps=4, log_every=2, width=8, batch_size=16, train_size=100, clusters=3, canary=5)
+    row = experiments.run(cfg)
+    train, _, x_test = experiments.training_data(cfg)
+    fake = np.load(os.path.join(row["dir"], "samples.npy"))
+    copying = experiments.privacy(row, "copying", samples=200)
+    d = metrics.nearest_distances(fake, train, "pixels")
+    np.testing.assert_allclose(copying["distances"], np.sort(d)[:8], rtol=1e-6)  # the 8 nearest, in order
+    np.testing.assert_allclose(metrics.nearest_distances(copying["closest"], copying["partners"][:1], "pixels")[0],
+                               copying["distances"][0], rtol=1e-6)  # each beside its nearest training image
+    assert copying["memorised"] == metrics.memorised(fake, train)[0] and copying["own / other"] > 0
+    canary = experiments.privacy(row, "canary", samples=200)
+    assert canary["4 closest"].shape == (4, 28, 28) and 0 <= canary["marked samples"] <= 1
+    assert canary["closest to canary"] == pytest.approx(
+        metrics.nearest_distances(canary["4 closest"][:1], experiments.canary()[0][None], "pixels")[0])
+    attack = experiments.privacy(row, "membership", samples=200)
+    assert attack["members"] == 100 and attack["scores in"].shape == (100,)  # the canary's copies left out
+    assert attack["scores out"].shape == (len(x_test),) and 0 <= attack["auc_white"] <= 1
+
+
 def test_a_vae_that_fits_few_digits_is_told_apart_by_its_elbo(tmp_path):
     cfg = experiments.config("vae", steps=400, log_every=200, width=8, batch_size=50, train_size=100, z_dim=8)
     row = experiments.run(cfg, cache=str(tmp_path))
