@@ -663,7 +663,7 @@ def derived(row: dict, name: str, compute, cache: str | None = None) -> dict:
     samples), a dict of numbers and arrays, kept beside the run as ``derived/<name>.npz``: computed once;
     with ``GENAI_STORE=1`` also kept beside the run's stored results, so that a reader who loads the run
     from there (no networks, 64 samples) loads this too. Where neither place has it, the run is trained
-    again into the cache. Give ``name`` a new version when ``compute`` changes. Introduced in chapter 10."""
+    again into the cache. Give ``name`` a new version when ``compute`` changes (chapter 10's tests)."""
     cfg = run_config(row["dir"])
     folder, kept = run_dir(cfg, cache), os.path.join(store.folder(), key(cfg))
     for place in (folder, kept if store.reading() else None):
