@@ -29,7 +29,7 @@ from helpers.runtime import pick
 MODELS = experiments.privacy_models()  # chapter 9's self-conditioned DCGAN, chapter 5's VAE: their recipes
 SIZES = pick(full=experiments.PRIVACY_SIZES, cpu=experiments.PRIVACY_SIZES, smoke=(250, 1000))
 COPIES = pick(full=experiments.CANARY_COPIES, cpu=experiments.CANARY_COPIES, smoke=(100,))
-SEEDS = range(pick(full=5, cpu=3, smoke=2))
+SEEDS = range(pick(full=3, cpu=3, smoke=2))  # the stored runs: a GPU loads them as a laptop does
 WORKERS = pick(full=1, cpu=2, smoke=1)  # two one-thread processes use a 2-core CPU best
 SAMPLES = pick(full=10_000, cpu=10_000, smoke=1000)  # new samples per run: the canary and the black-box attack
 GRIDS = experiments.privacy_grids(SIZES, COPIES)  # sizes; the smallest set, shorter; the canary's runs
