@@ -165,8 +165,8 @@ class DCGAN(Family):
         ideas = [name for name, on in (("augment", cfg.get("augment")), ("clusters", cfg.get("clusters")),
                                        ("chapter 8's loss, penalty, d_steps or label smoothing", self._variant(cfg)))
                  if on]
-        if len(ideas) > 1:
-            raise ValueError(f"a run adds one idea to the plain GAN at a time, got {' and '.join(ideas)}")
+        if len(ideas) > 1 and ideas[0] == "augment":  # chapter 8's levers may change the self-conditioned recipe
+            raise ValueError(f"augmentation is not combined with another idea, got {' and '.join(ideas)}")
 
     @staticmethod
     def _variant(cfg):
@@ -174,20 +174,24 @@ class DCGAN(Family):
 
     def options(self, cfg) -> dict:
         """The model class and its options for ``cfg``."""
+        levers = {k: cfg[k] for k in (*VARIANT_KEYS, "penalty_weight")} if self._variant(cfg) else None
         if cfg.get("clusters"):
+            if levers:
+                return {"cls": variants.ConditionalVariantGAN, "num_classes": cfg["clusters"], **levers}
             return {"cls": variants.ConditionalGAN, "num_classes": cfg["clusters"]}
         if cfg.get("augment"):
             return {"cls": variants.AugmentedGAN, "augment": cfg["augment"]}
-        if self._variant(cfg):
-            return {"cls": variants.VariantGAN, **{k: cfg[k] for k in (*VARIANT_KEYS, "penalty_weight")}}
+        if levers:
+            return {"cls": variants.VariantGAN, **levers}
         return {}
 
     def networks(self, cfg, k):
         from . import models
 
-        if k:
-            return models.cdcgan_generator(cfg["z_dim"], cfg["width"], k), models.cdcgan_discriminator(cfg["width"], k)
         options = dict(spectral_norm=cfg["spectral_norm"], batch_norm=cfg["penalty"] is None)  # a penalty: no batch
+        if k:
+            return (models.cdcgan_generator(cfg["z_dim"], cfg["width"], k),
+                    models.cdcgan_discriminator(cfg["width"], k, **options))
         return models.dcgan_generator(cfg["z_dim"], cfg["width"]), models.dcgan_discriminator(cfg["width"], **options)
 
     def build(self, cfg, shares=None):

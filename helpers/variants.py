@@ -173,12 +173,21 @@ class VariantGAN(GAN):
         return {"d_loss": d_loss, **out}
 
     def train_step(self, real):
-        batches = tf.split(real, self.d_steps) if self.d_steps > 1 else [real]
+        batches = split(real, self.d_steps)
         for batch in batches[:-1]:  # the discriminator alone, on its own real images and fresh noise
             with tf.GradientTape() as tape:
                 d_loss = self.forward(batch)["d_loss"]
             update(self.d_optimizer, tape, d_loss, self.discriminator.trainable_variables)
         return super().train_step(batches[-1])  # the joint step of chapter 3
+
+
+def split(batch, k: int) -> list:
+    """``k`` equal parts of a batch of images, or of ``(images, labels)``."""
+    if k == 1:
+        return [batch]
+    if isinstance(batch, (tuple, list)):
+        return list(zip(*(tf.split(t, k) for t in batch)))
+    return tf.split(batch, k)
 
 
 def check_variant(loss, penalty, penalty_weight, d_steps, label_smoothing) -> None:
@@ -240,6 +249,30 @@ class ConditionalGAN(GAN):
         labels = class_labels(labels, len(x), self.num_classes)
         logits = self.discriminator([tf.convert_to_tensor(x), labels], training=False)
         return tf.reshape(tf.cast(logits, tf.float32), [-1])
+
+
+class ConditionalVariantGAN(VariantGAN):
+    """Chapter 8's levers on chapter 9's conditional GAN (the self-conditioned recipe trains one on its
+    clusters): the same losses, penalty and ``d_steps``, with both networks told the class."""
+
+    generate, discriminate = ConditionalGAN.generate, ConditionalGAN.discriminate
+
+    def __init__(self, generator, discriminator, num_classes=NUM_CLASSES, **kwargs):
+        super().__init__(generator, discriminator, **kwargs)
+        self.num_classes = int(num_classes)
+
+    def forward(self, batch):
+        real, labels = labelled(batch)
+        critic = lambda x, training=True: self.discriminator([x, labels], training=training)  # noqa: E731
+        fake = self.generator([self.noise(tf.shape(real)[0]), labels], training=True)
+        real_logits, fake_logits = critic(real), critic(fake)
+        d_loss, g_loss = gan_losses(self.loss_kind, real_logits, fake_logits, self.label_smoothing)
+        out = {"g_loss": g_loss, **judged(real_logits, fake_logits)}
+        if self.penalty:
+            seed = replica_seed(self.seed_generator)
+            out["penalty"] = self.penalty_weight * gradient_penalty(self.penalty, critic, real, fake, seed)
+            d_loss = d_loss + out["penalty"]
+        return {"d_loss": d_loss, **out}
 
 
 class ConditionalVAE(VAE):

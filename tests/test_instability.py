@@ -235,8 +235,10 @@ def test_toy_and_gan_settings_are_validated_once_and_pick_their_model():
         experiments.config("toy", train_size=100)
     with pytest.raises(ValueError, match="unknown setting"):
         experiments.config("toy", trainsize=100)
-    with pytest.raises(ValueError, match="one idea to the plain GAN at a time"):
+    with pytest.raises(ValueError, match="augmentation is not combined"):
         experiments.config("dcgan", augment="cutout", loss="hinge")
+    with pytest.raises(ValueError, match="augmentation is not combined"):
+        experiments.config("dcgan", augment="cutout", clusters=5)
     # a setting at its default is the default: the same run
     plain = experiments.config("dcgan")
     assert experiments.key(experiments.config("dcgan", label_smoothing=0.0)) == experiments.key(plain)
@@ -253,3 +255,24 @@ def test_a_diverging_toy_run_is_stopped_with_a_message(tmp_path):
     cfg = experiments.config("toy", policy="mixed_float16", lr=1.0, steps=500, log_every=500)
     row = experiments.run(cfg, cache=str(tmp_path))
     assert row["status"] == "diverged" and "No checkpoint had been written yet" in row["error"]
+
+
+def test_chapter_8s_levers_change_the_self_conditioned_recipe_too(tmp_path):
+    """The self-conditioned DCGAN (chapter 9's recipe, which meets the book's bar) with a loss, a penalty,
+    d_steps, spectral norm: each reaches the model it trains, on (images, clusters) batches."""
+    from helpers import experiments
+
+    cfg = experiments.config("dcgan", clusters=3, width=8, steps=4, log_every=2, batch_size=16, train_size=60,
+                             loss="wasserstein", penalty="wgan-gp", d_steps=2)
+    model, _ = experiments.build(cfg)
+    assert isinstance(model, variants.ConditionalVariantGAN) and model.num_classes == 3 and model.d_steps == 2
+    assert not any("batch_normalization" in layer.name for layer in model.discriminator.layers)  # a penalty: no batch norm
+    row = experiments.run(cfg, cache=str(tmp_path))
+    log = np.genfromtxt(f"{row['dir']}/log.csv", delimiter=",", names=True)
+    assert np.all(np.isfinite(log["penalty"])) and np.all(log["penalty"] > 0) and row["status"] == "ok"
+    assert row["images_seen"] == 4 * 16 * 2
+    sn, _ = experiments.build(experiments.config("dcgan", clusters=3, width=8, spectral_norm=True))
+    assert any(isinstance(layer, keras.layers.SpectralNormalization) for layer in sn.discriminator.layers)
+    x = np.zeros((6, 28, 28, 1), np.float32)
+    logits = model.discriminate(x, np.arange(6) % 3)
+    assert logits.shape == (6,) and model.generate(np.zeros((6, 64), np.float32), np.arange(6) % 3).shape == (6, 28, 28, 1)
