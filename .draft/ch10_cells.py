@@ -174,10 +174,10 @@ for name in MODELS:
     print(f"{name}: white-box AUC {m.loc[small, 'auc_white_mean']:.3f} with {SIZES[0]} digits, "
           f"{m.loc[large, 'auc_white_mean']:.3f} with {SIZES[-1]:,} (change {d:+.3f} ± {se:.3f}); black-box "
           f"{m.loc[small, 'auc_black_mean']:.3f} and {m.loc[large, 'auc_black_mean']:.3f}")
-    short = shorter.loc[shorter["model"] == name, "condition"].iloc[0]
-    d, se = experiments.difference(attacks, small, short, "auc_white")
-    df, sef = experiments.difference(attacks, small, short, "fid")
-    print(f"   a quarter of the steps ({short}): white-box AUC {m.loc[short, 'auc_white_mean']:.3f} "
+    full, short = f"{name} n={experiments.CANARY_SIZE}", shorter.loc[shorter["model"] == name, "condition"].iloc[0]
+    d, se = experiments.difference(attacks, full, short, "auc_white")
+    df, sef = experiments.difference(attacks, full, short, "fid")
+    print(f"   half the steps ({short}): white-box AUC {m.loc[short, 'auc_white_mean']:.3f} "
           f"({d:+.3f} ± {se:.3f}), FID {m.loc[short, 'fid_mean']:.0f} ({df:+.0f} ± {sef:.0f})")
 '''
 

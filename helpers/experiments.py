@@ -554,13 +554,13 @@ def privacy_models() -> dict:
 
 def privacy_grids(sizes=PRIVACY_SIZES, copies=CANARY_COPIES) -> dict:
     """Chapter 10's grids (conditions for :func:`grid`): ``sizes``, each model on each training-set size;
-    ``shorter``, each on the smallest set for a quarter of its recipe's steps; ``canary``, each on
+    ``shorter``, each on :data:`CANARY_SIZE` digits for half its recipe's steps; ``canary``, each on
     :data:`CANARY_SIZE` digits with the canary's ``copies``."""
     models, grids = privacy_models(), {"sizes": {}, "shorter": {}, "canary": {}}
     for name, m in models.items():
-        quarter = config(**m)["steps"] // 4
+        half = config(**m)["steps"] // 2
         grids["sizes"].update({f"{name} n={n}": dict(m, train_size=n) for n in sizes})
-        grids["shorter"][f"{name} n={sizes[0]}, {quarter} steps"] = dict(m, train_size=sizes[0], steps=quarter)
+        grids["shorter"][f"{name} n={CANARY_SIZE}, {half} steps"] = dict(m, train_size=CANARY_SIZE, steps=half)
         grids["canary"].update({f"{name} +{c}": dict(m, train_size=CANARY_SIZE, canary=c) for c in copies})
     return grids
 
