@@ -188,7 +188,8 @@ class DCGAN(Family):
     def networks(self, cfg, k):
         from . import models
 
-        options = dict(spectral_norm=cfg["spectral_norm"], batch_norm=cfg["penalty"] is None)  # a penalty: no batch
+        options = dict(spectral_norm=cfg.get("spectral_norm", False),  # a cgan takes neither setting
+                       batch_norm=cfg.get("penalty") is None)  # a penalty: no batch norm
         if k:
             return (models.cdcgan_generator(cfg["z_dim"], cfg["width"], k),
                     models.cdcgan_discriminator(cfg["width"], k, **options))
