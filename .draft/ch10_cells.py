@@ -9,6 +9,7 @@ cells = nb["cells"]
 
 
 def md(text):
+    assert "<!-- DRAFT" not in text, "check the draft's numbers against the executed chapter, then remove its DRAFT line"
     return {"cell_type": "markdown", "metadata": {}, "source": text.strip("\n").splitlines(keepends=True)}
 
 
