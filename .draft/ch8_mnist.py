@@ -13,7 +13,7 @@ old = '''MNIST = dict(kind="dcgan", steps=pick(full=5000, cpu=400, smoke=10), ba
 new = '''# MNIST: chapter 9's self-conditioned DCGAN (it meets the book's bar) at width 32, the same on a GPU as on
 # a laptop (its runs are stored); three seeds, where the toys have more
 MNIST = dict(kind="dcgan", clusters=50, width=pick(full=32, cpu=32, smoke=8), steps=pick(full=1800, cpu=1800, smoke=10),
-             lr=1e-3, policy="float32", jit_compile=False)
+             batch_size=128, lr=1e-3, policy="float32", jit_compile=False)
 MNIST_SEEDS = range(pick(full=3, cpu=3, smoke=1))'''
 assert old in src
 src = src.replace(old, new)
