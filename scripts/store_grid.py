@@ -1,6 +1,6 @@
 """Train a grid of the book and keep its finished runs in book/stored_runs (helpers.store), to commit.
 
-    python scripts/store_grid.py NAME [--seeds 0 1] [--workers 2] [--list]
+    python scripts/store_grid.py NAME [--seeds 0 1] [--workers 2] [--list] [--tests-only]
 
 The grids are the ones the chapters load (the same settings give the same keys, so a chapter finds
 them); a run already in the store or in your cache is not trained again, so the script can be stopped
@@ -62,6 +62,8 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--list", action="store_true", help="print the conditions and stop")
+    ap.add_argument("--tests-only", action="store_true",
+                    help="privacy grids: store chapter 10's tests of the runs finished in your cache, train nothing")
     args = ap.parse_args()
     if args.list:
         for name, settings in GRIDS[args.name].items():
@@ -71,6 +73,15 @@ def main():
     from helpers import experiments, runtime
 
     runtime.setup(seed=0)
+    if args.tests_only:  # e.g. before a session ends with the grid half trained: the networks are in the cache
+        jobs = [experiments.config(**{**settings, "seed": seed}) for settings in GRIDS[args.name].values()
+                for seed in args.seeds]
+        done = [cfg for cfg in jobs if os.path.exists(os.path.join(experiments.run_dir(cfg), "result.json"))]
+        for i, cfg in enumerate(done):
+            for test in ("copying", "canary", "membership"):
+                experiments.privacy(experiments.run(cfg), test)
+            print(f"chapter 10's tests of {experiments.key(cfg)} stored ({i + 1}/{len(done)} finished runs)", flush=True)
+        return
     table = experiments.grid(GRIDS[args.name], seeds=args.seeds, workers=args.workers)
     if args.name.startswith("privacy"):  # chapter 10's tests need the networks, which stored runs leave behind
         for i, row in table.iterrows():
