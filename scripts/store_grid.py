@@ -56,6 +56,16 @@ GRIDS = {
 }
 
 
+def store_tests(rows):
+    """Chapter 10's three tests of finished privacy runs, computed where their networks are and stored."""
+    from helpers import experiments
+
+    for i, row in enumerate(rows):
+        for test in ("copying", "canary", "membership"):
+            experiments.privacy(row, test)
+        print(f"chapter 10's tests of {os.path.basename(row['dir'])} stored ({i + 1}/{len(rows)})", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("name", choices=sorted(GRIDS))
@@ -77,17 +87,11 @@ def main():
         jobs = [experiments.config(**{**settings, "seed": seed}) for settings in GRIDS[args.name].values()
                 for seed in args.seeds]
         done = [cfg for cfg in jobs if os.path.exists(os.path.join(experiments.run_dir(cfg), "result.json"))]
-        for i, cfg in enumerate(done):
-            for test in ("copying", "canary", "membership"):
-                experiments.privacy(experiments.run(cfg), test)
-            print(f"chapter 10's tests of {experiments.key(cfg)} stored ({i + 1}/{len(done)} finished runs)", flush=True)
+        store_tests([experiments.run(cfg) for cfg in done])
         return
     table = experiments.grid(GRIDS[args.name], seeds=args.seeds, workers=args.workers)
     if args.name.startswith("privacy"):  # chapter 10's tests need the networks, which stored runs leave behind
-        for i, row in table.iterrows():
-            for test in ("copying", "canary", "membership"):
-                experiments.privacy(row, test)
-            print(f"chapter 10's tests of {row['condition']} seed {row['seed']} stored ({i + 1}/{len(table)})", flush=True)
+        store_tests([row for _, row in table.iterrows()])
     cols = [c for c in ("fid", "confidence", "readers_agree", "memorised", "modes", "high_quality") if c in table]
     print(experiments.summarize(table, cols, text=True).to_string())
 
