@@ -870,7 +870,7 @@ def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: 
         for future in as_completed(futures):
             i = futures[future]
             report(i, jobs[i][0], jobs[i][1], future.result())
-    if progress:
+    if progress and rows:  # an empty grid has nothing to report
         print(_provenance(rows))
     return pd.DataFrame(rows)
 
