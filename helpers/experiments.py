@@ -579,9 +579,10 @@ def remedy_mnist() -> dict:
     """Chapter 8's MNIST runs as :func:`grid` settings (chapter 10 measures their spread between seeds):
     chapter 9's self-conditioned DCGAN at width 32, 1,800 steps of 128, the same on the full and cpu
     budgets with its precision fixed (the runs are stored); narrow and 10 steps on the smoke budget."""
-    smoke = runtime.budget() == "smoke"
-    return {"kind": "dcgan", "clusters": 50, "width": 8 if smoke else 32, "steps": 10 if smoke else 1800,
-            "batch_size": 128, "lr": 1e-3, "policy": "float32", "jit_compile": False}
+    written = {"clusters": 50, "batch_size": 128, "lr": 1e-3, "policy": "float32"}  # the chapters read them
+    if runtime.budget() == "smoke":
+        return cpu_recipe("dcgan", **written, width=8, steps=10)
+    return cpu_recipe("dcgan", **written, width=32)
 
 
 def data_settings(kind: str, n: int, steps: int, **extra) -> dict:

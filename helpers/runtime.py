@@ -203,7 +203,10 @@ def t4_estimate(chapter: str) -> str:
     import json
 
     path = os.path.join(os.path.dirname(__file__), "assets", "t4_estimate.json")
-    found = json.load(open(path)).get(chapter) if os.path.exists(path) else None
+    found = None
+    if os.path.exists(path):
+        with open(path) as f:
+            found = json.load(f).get(chapter)
     if not found:
         return f"full budget on a Colab T4: not estimated (run scripts/estimate_t4.py --chapters {chapter})"
     (lo, hi), n = found["t4_minutes"], found["trainings"]

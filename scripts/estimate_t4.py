@@ -202,7 +202,8 @@ def estimate(chapter: str, wall_cpu: float | None) -> dict:
     cpu_training = sum(n * s * sec for _, n, s, _, sec in cpu)
     rest = max(0.1 * wall_cpu, wall_cpu - cpu_training) if wall_cpu else 0.0
     extra_runs = sum(n for _, n, _, _, _ in full) - sum(n for _, n, _, _, _ in cpu)
-    rest += max(0, extra_runs) * (scoring_seconds() if extra_runs > 0 else 0.0)
+    if extra_runs > 0:
+        rest += extra_runs * scoring_seconds()
     return {"t4_minutes": [round((t + rest) / 60, 1) for t in t4], "trainings": sum(n for _, n, _, _, _ in full),
             "steps": steps, "pflop": round(flop / 1e15, 3), "t4_training_s": [round(t) for t in t4],
             "cpu_rest_s": round(rest), "cpu_full_training_min": round(sum(n * s * sec for _, n, s, _, sec in full) / 60, 1),
@@ -239,6 +240,7 @@ def main():
               f"the same training on this CPU: {result['cpu_full_training_min']} min", flush=True)
     with open(OUT, "w") as f:
         json.dump({k: old[k] for k in sorted(old)}, f, indent=1)
+        f.write("\n")
     print(f"wrote {os.path.relpath(OUT, ROOT)}")
 
 

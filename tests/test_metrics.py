@@ -51,3 +51,12 @@ def test_a_missing_second_reader_says_how_to_make_it(monkeypatch, tmp_path):
     monkeypatch.setattr(metrics, "_readers", {})
     with pytest.raises(FileNotFoundError, match="train_classifier.py --data fashion --reader"):
         metrics.second_reader("fashion")
+
+
+def test_meets_bar_checks_both_readers_and_every_class_unless_told_otherwise():
+    row = {"confidence": 0.95, "readers_agree": 0.85, "classes": 10}
+    assert metrics.meets_bar(row)
+    assert not metrics.meets_bar({**row, "classes": 9})  # a class below 2% of the samples
+    assert metrics.meets_bar({**row, "classes": 6}, classes=0)  # where the missing classes are the effect
+    assert not metrics.meets_bar({**row, "readers_agree": 0.79}, classes=0)
+    assert not metrics.meets_bar({**row, "confidence": 0.89}, classes=0)
