@@ -250,6 +250,32 @@ class ConditionalGAN(GAN):
         logits = self.discriminator([tf.convert_to_tensor(x), labels], training=False)
         return tf.reshape(tf.cast(logits, tf.float32), [-1])
 
+    def test_step(self, pair):
+        """The overfitting watch of :meth:`helpers.training.GAN.test_step`, each image judged with its class
+        (for the self-conditioned recipe, its cluster): ``pair = ((train, labels), (held_out, labels))``."""
+        p_train, p_held_out = (tf.reduce_mean(tf.sigmoid(tf.cast(self.discriminator([x, y], training=False),
+                                                                 tf.float32))) for x, y in pair)
+        return {"d_train": p_train, "d_held_out": p_held_out, "d_gap": p_train - p_held_out}
+
+
+class AugmentedConditionalGAN(ConditionalGAN):
+    """Chapter 7's augmentation on chapter 9's conditional GAN (the self-conditioned recipe trains one on its
+    clusters): every image the discriminator sees passes through :func:`diff_augment`; the class does not."""
+
+    def __init__(self, generator, discriminator, augment="translation,cutout", **kwargs):
+        super().__init__(generator, discriminator, **kwargs)
+        self.augment = parse_augment(augment)
+
+    def forward(self, batch):
+        real, labels = labelled(batch)
+        fake = self.generator([self.noise(tf.shape(real)[0]), labels], training=True)
+        real, fake = (diff_augment(x, self.augment, -1.0, self.seed_generator) for x in (real, fake))
+        real_logits = self.discriminator([real, labels], training=True)
+        fake_logits = self.discriminator([fake, labels], training=True)
+        d_loss = bce(1.0, real_logits) + bce(0.0, fake_logits)
+        g_loss = bce(1.0, fake_logits)
+        return {"d_loss": d_loss, "g_loss": g_loss, **judged(real_logits, fake_logits)}
+
 
 class ConditionalVariantGAN(VariantGAN):
     """Chapter 8's levers on chapter 9's conditional GAN (the self-conditioned recipe trains one on its
