@@ -17,6 +17,17 @@ def test_clusters_are_seeded_and_group_similar_digits():
         data.clusters(x[:10], 20)
 
 
+def test_a_held_out_image_takes_the_cluster_whose_mean_is_nearest():
+    (x, _), (xt, _) = data.load_mnist(verbose=False)
+    a = data.clusters(x[:1000], 20, seed=0)
+    own = data.nearest_cluster(x[:1000], x[:1000], a)  # k-means' own rule: its images sit in their clusters
+    assert own.dtype == np.int32 and np.mean(own == a) > 0.99
+    flat = x[:1000].reshape(1000, -1) / 255.0
+    means = np.stack([flat[a == c].mean(0) for c in range(20)])
+    d = ((xt[:50].reshape(50, 1, -1) / 255.0 - means[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(data.nearest_cluster(xt[:50], x[:1000], a), d.argmin(1))
+
+
 def test_cluster_choice_follows_the_shares_and_passes_the_noise_through():
     layer = models.ClusterChoice([0.5, 0.3, 0.2])
     noise = np.random.default_rng(0).standard_normal((20_000, 5)).astype("float32")
@@ -31,6 +42,27 @@ def test_config_checks_clusters_and_the_recipe_is_the_plain_dcgan():
         experiments.config("dcgan", clusters=1)
     with pytest.raises(ValueError, match="clusters applies to dcgan, not to cgan"):  # a cgan has its labels
         experiments.config("cgan", clusters=10)
+    with pytest.raises(ValueError, match="augmentation is not combined with chapter 8's"):
+        experiments.config("dcgan", clusters=10, augment="translation", d_steps=2)
+
+
+def test_the_watch_sees_a_self_conditioned_discriminator_memorise_and_augmentation_join_it(tmp_path):
+    """A self-conditioned run logs its discriminator's gap too (each image judged with its cluster): on 64
+    digits it soon scores its training digits above held-out ones; with DiffAugment the run trains the
+    augmented conditional GAN and logs the same columns."""
+    import pandas as pd
+
+    from helpers import variants
+
+    logs = {}
+    for augment, steps in (("", 300), ("translation,cutout", 20)):
+        cfg = experiments.config("dcgan", width=8, clusters=4, train_size=64, steps=steps, log_every=min(steps, 100),
+                                 batch_size=64, augment=augment)
+        model, _, _ = experiments.train(cfg, str(tmp_path / str(bool(augment))), verbose=0)
+        assert type(model) is (variants.AugmentedConditionalGAN if augment else variants.ConditionalGAN)
+        logs[augment] = log = pd.read_csv(tmp_path / str(bool(augment)) / "log.csv")
+        np.testing.assert_allclose(log["val_d_gap"], log["val_d_train"] - log["val_d_held_out"], atol=1e-6)
+    assert logs[""].loc[logs[""]["step"] >= 200, "val_d_gap"].mean() > 0.03, logs[""]
 
 
 def test_self_conditioned_run_samples_from_noise_alone_and_resumes(tmp_path, assert_same_state):
