@@ -704,7 +704,10 @@ def derived(row: dict, name: str, compute, cache: str | None = None) -> dict:
             with np.load(path) as f:
                 return {k: f[k] if f[k].ndim else f[k].item() for k in f.files}
     if not os.path.exists(os.path.join(folder, WEIGHTS)):
-        run(cfg, cache, stored=False)  # a stored run keeps no networks: train it again here
+        again = run(cfg, cache, stored=False)  # a stored run keeps no networks: train it again here
+        if "fid" in row and not np.isclose(again.get("fid", np.nan), row["fid"], rtol=1e-6):
+            print(f"note: {name} is measured on a network trained again here (FID {again.get('fid', np.nan):.1f}), "
+                  f"not the stored run's (FID {row['fid']:.1f}): threads or hardware differ", flush=True)
     result = compute(folder)
     for place in (folder, kept if store.writing() and os.path.isdir(kept) else None):
         if place:

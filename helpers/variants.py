@@ -281,7 +281,7 @@ class ConditionalVariantGAN(VariantGAN):
     """Chapter 8's levers on chapter 9's conditional GAN (the self-conditioned recipe trains one on its
     clusters): the same losses, penalty and ``d_steps``, with both networks told the class."""
 
-    generate, discriminate = ConditionalGAN.generate, ConditionalGAN.discriminate
+    generate, discriminate, test_step = ConditionalGAN.generate, ConditionalGAN.discriminate, ConditionalGAN.test_step
 
     def __init__(self, generator, discriminator, num_classes=NUM_CLASSES, **kwargs):
         super().__init__(generator, discriminator, **kwargs)

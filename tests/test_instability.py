@@ -238,7 +238,9 @@ def test_toy_and_gan_settings_are_validated_once_and_pick_their_model():
     with pytest.raises(ValueError, match="augmentation is not combined"):
         experiments.config("dcgan", augment="cutout", loss="hinge")
     with pytest.raises(ValueError, match="augmentation is not combined"):
-        experiments.config("dcgan", augment="cutout", clusters=5)
+        experiments.config("dcgan", augment="cutout", clusters=5, d_steps=2)
+    assert type(experiments.build(experiments.config("dcgan", augment="cutout", clusters=5, width=8))[0]) \
+        is variants.AugmentedConditionalGAN  # chapter 7 augments the self-conditioned recipe
     # a setting at its default is the default: the same run
     plain = experiments.config("dcgan")
     assert experiments.key(experiments.config("dcgan", label_smoothing=0.0)) == experiments.key(plain)

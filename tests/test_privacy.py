@@ -122,7 +122,8 @@ def test_a_self_conditioned_discriminator_scores_an_image_by_its_best_cluster(tm
     np.testing.assert_allclose(experiments.membership_scores(model, cfg, x), np.max(per_cluster, axis=0), rtol=1e-5)
 
 
-def test_a_derived_result_is_computed_once_kept_beside_the_stored_run_and_retrains_for_networks(tmp_path, monkeypatch):
+def test_a_derived_result_is_computed_once_kept_beside_the_stored_run_and_retrains_for_networks(tmp_path, monkeypatch,
+                                                                                               capsys):
     from helpers import store
 
     monkeypatch.setenv("GENAI_STORED", str(tmp_path / "stored"))
@@ -153,6 +154,10 @@ def test_a_derived_result_is_computed_once_kept_beside_the_stored_run_and_retrai
     assert len(calls) == 2 and calls[-1] == experiments.run_dir(cfg, str(tmp_path / "b")) and new["samples"] == 1000
     assert os.path.getmtime(stored_row) == before  # the stored run itself is left alone
     assert not os.path.exists(os.path.join(store.folder(), experiments.key(cfg), "derived", "test-v2.npz"))
+    assert "note:" not in capsys.readouterr().out  # trained again alike: the same network as the stored run's
+    other = dict(row, fid=row["fid"] + 5)  # a stored run whose network this machine does not reproduce
+    experiments.derived(other, "test-v3", compute, str(tmp_path / "c"))
+    assert "is measured on a network trained again here" in capsys.readouterr().out
 
 
 def test_chapter_10s_tests_of_a_run_are_consistent_with_its_samples_and_training_set(tmp_path, monkeypatch):
