@@ -141,8 +141,8 @@ def test_the_simple_loss_falls_and_the_moving_average_follows_the_weights(tmp_pa
 def test_a_resumed_diffusion_run_ends_with_the_weights_of_a_straight_one(tmp_path, assert_same_state):
     from helpers import experiments
 
-    cfg = _small()
-    experiments.train({**cfg, "steps": 20}, str(tmp_path / "r"), verbose=0)
+    cfg = {**_small(), "steps": 12, "log_every": 6}  # few steps: the resume, not the training, is tested
+    experiments.train({**cfg, "steps": 6}, str(tmp_path / "r"), verbose=0)
     resumed, _, _ = experiments.train(cfg, str(tmp_path / "r"), resume=True, verbose=0)
     straight, _, _ = experiments.train(cfg, str(tmp_path / "s"), verbose=0)
     assert_same_state(resumed.ema_network.weights + resumed.network.weights,
@@ -200,7 +200,7 @@ def test_denoising_loss_of_known_guesses():
 def test_a_run_on_a_half_trains_on_that_half_and_reports_both_losses(tmp_path):
     from helpers import data, experiments
 
-    cfg = _small(half=1, seed=1)
+    cfg = {**_small(half=1, seed=1), "steps": 4, "log_every": 4}
     x, _, _ = experiments.training_data(cfg)
     (full, labels), _ = data.load_images(cfg["data"])
     other = {im.tobytes() for im in data.half(full, labels, 0)[0]}
@@ -212,7 +212,7 @@ def test_a_run_on_a_half_trains_on_that_half_and_reports_both_losses(tmp_path):
 def test_a_set_smaller_than_a_batch_is_repeated_to_fill_it_and_scored_against_one_copy(tmp_path):
     from helpers import experiments
 
-    cfg = {**_small(), "train_size": 10, "steps": 20}  # batch 32 from 10 images
+    cfg = {**_small(), "train_size": 10, "steps": 4, "log_every": 4}  # batch 32 from 10 images
     model, x_train, info = experiments.train(cfg, experiments.run_dir(cfg, str(tmp_path)), verbose=0)
     assert len(x_train) == 10 and len(info["history"]["loss"]) == 1
     assert experiments.record(cfg, model, x_train, info, cache=str(tmp_path))["images"] == 10
