@@ -54,6 +54,7 @@ def load(key: str) -> dict | None:
 
 
 def _commit() -> str:
+    """The commit the code came from: git's, else ``$GENAI_COMMIT`` (a tree exported without ``.git``)."""
     here = os.path.dirname(os.path.abspath(__file__))
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
@@ -62,7 +63,7 @@ def _commit() -> str:
                                capture_output=True, text=True).stdout.strip()
         return head + ("+changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("GENAI_COMMIT") or "unknown"
 
 
 def save(key: str, cfg: dict, row: dict, samples, run: str, networks: bool = False, snapshots: bool = False) -> str:

@@ -68,6 +68,20 @@ def test_a_diverged_run_is_stored_as_diverged(stores, monkeypatch):
 
 
 # ------------------------------------------------------------------------ the repository's stored runs
+def test_a_run_trained_outside_git_takes_its_commit_from_the_environment(monkeypatch):
+    import subprocess
+
+    from helpers import store
+
+    def no_git(*args, **kwargs):
+        raise OSError("git: not found")
+    monkeypatch.setattr(subprocess, "run", no_git)
+    monkeypatch.delenv("GENAI_COMMIT", raising=False)
+    assert store._commit() == "unknown"
+    monkeypatch.setenv("GENAI_COMMIT", "42305c0")
+    assert store._commit() == "42305c0"
+
+
 def test_every_stored_run_matches_its_key_and_keeps_its_samples():
     runs = store.runs()
     assert len(runs) >= 3, f"the repository stores finished runs in {store.folder()}"
