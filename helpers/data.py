@@ -230,13 +230,12 @@ def nearest_cluster(images, train_images, clusters) -> np.ndarray:
     """The cluster ``(N,)`` of each uint8 image of ``images`` among the :func:`clusters` of ``train_images``:
     the one whose mean (in pixels) is nearest, the rule k-means assigns its own images by. Introduced in
     chapter 7."""
-    flat = lambda x: check_images(x).reshape(len(x), -1).astype(np.float32) / 255.0  # noqa: E731
-    train, k = flat(train_images), int(np.max(clusters)) + 1
-    means = np.stack([train[clusters == c].mean(0) if np.any(clusters == c) else np.full(train.shape[1], np.inf)
-                      for c in range(k)])
-    x = flat(images)
-    d = (x ** 2).sum(1)[:, None] - 2 * x @ means.T + (means ** 2).sum(1)[None]
-    return np.nan_to_num(d, nan=np.inf).argmin(1).astype(np.int32)
+    from sklearn.metrics import pairwise_distances_argmin
+
+    flat = lambda x: check_images(x).reshape(len(x), -1).astype(np.float64) / 255.0  # noqa: E731
+    train, ids = flat(train_images), np.unique(clusters)
+    means = np.stack([train[clusters == c].mean(0) for c in ids])
+    return ids[pairwise_distances_argmin(flat(images), means)].astype(np.int32)
 
 
 def noisy_labels(labels, fraction: float, num_classes: int = 10, seed: int = 0) -> np.ndarray:

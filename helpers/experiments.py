@@ -232,10 +232,11 @@ class DCGAN(Family):
         if self.conditional:
             return None
         n = min(500, len(x_train), len(x_test))
-        pair = tuple(data.scaled(x[:n], self.scale) for x in (x_train, x_test))
+        train, held_out = (data.scaled(x[:n], self.scale) for x in (x_train, x_test))
         if cfg.get("clusters"):
-            pair = ((pair[0], labels[:n]), (pair[1], data.nearest_cluster(x_test[:n], x_train, labels)))
-        return tf.data.Dataset.from_tensors(pair)
+            return tf.data.Dataset.from_tensors(((train, labels[:n]),
+                                                 (held_out, data.nearest_cluster(x_test[:n], x_train, labels))))
+        return tf.data.Dataset.from_tensors(((train,), (held_out,)))
 
     def train_labels(self, cfg, x, y):
         if not cfg.get("clusters"):

@@ -167,9 +167,10 @@ class GAN(Tracked):
     def test_step(self, pair):
         """An overfitting watch (Karras et al. 2020; the tools page shows its log columns): the
         discriminator's mean probability "real" on training images and on held-out real images
-        ``pair = (train, held_out)``, in inference mode. A discriminator that memorises its training set
-        scores them higher than new real images."""
-        p_train, p_held_out = (tf.reduce_mean(tf.sigmoid(self.discriminate(x))) for x in pair)
+        ``pair = ((train,), (held_out,))``, in inference mode (a conditional GAN's ``((train, labels), (held_out,
+        labels))``: what its ``discriminate`` takes). A discriminator that memorises its training set scores
+        them higher than new real images."""
+        p_train, p_held_out = (tf.reduce_mean(tf.sigmoid(self.discriminate(*images))) for images in pair)
         return {"d_train": p_train, "d_held_out": p_held_out, "d_gap": p_train - p_held_out}
 
 

@@ -246,16 +246,10 @@ class ConditionalGAN(GAN):
         return self.generator([tf.convert_to_tensor(z), labels], training=False)
 
     def discriminate(self, x, labels=None):
-        labels = class_labels(labels, len(x), self.num_classes)
-        logits = self.discriminator([tf.convert_to_tensor(x), labels], training=False)
+        x = tf.convert_to_tensor(x)
+        labels = class_labels(labels, x.shape[0], self.num_classes)  # shape[0]: None inside a compiled step
+        logits = self.discriminator([x, labels], training=False)
         return tf.reshape(tf.cast(logits, tf.float32), [-1])
-
-    def test_step(self, pair):
-        """The overfitting watch of :meth:`helpers.training.GAN.test_step`, each image judged with its class
-        (for the self-conditioned recipe, its cluster): ``pair = ((train, labels), (held_out, labels))``."""
-        p_train, p_held_out = (tf.reduce_mean(tf.sigmoid(tf.cast(self.discriminator([x, y], training=False),
-                                                                 tf.float32))) for x, y in pair)
-        return {"d_train": p_train, "d_held_out": p_held_out, "d_gap": p_train - p_held_out}
 
 
 class AugmentedConditionalGAN(ConditionalGAN):
@@ -281,7 +275,7 @@ class ConditionalVariantGAN(VariantGAN):
     """Chapter 8's levers on chapter 9's conditional GAN (the self-conditioned recipe trains one on its
     clusters): the same losses, penalty and ``d_steps``, with both networks told the class."""
 
-    generate, discriminate, test_step = ConditionalGAN.generate, ConditionalGAN.discriminate, ConditionalGAN.test_step
+    generate, discriminate = ConditionalGAN.generate, ConditionalGAN.discriminate
 
     def __init__(self, generator, discriminator, num_classes=NUM_CLASSES, **kwargs):
         super().__init__(generator, discriminator, **kwargs)
