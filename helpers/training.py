@@ -6,45 +6,12 @@ of steps in log intervals. Later chapters add one idea each on top of these clas
 """
 from __future__ import annotations
 
-import math
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from . import diffusion, runtime
-
-# The recipes of the command line, the chapters and the experiment grids: steps per budget, batch size,
-# log interval, network sizes, learning rate and, where it matters, the precision ("policy"; without it the
-# device's choice applies, runtime.device_choices). One definition, read by everyone who trains.
-RECIPES = {
-    # chapter 3's DCGAN: width 64, Adam(1e-3, beta_1 0.5), float32 (bfloat16 scored worse, chapter 3)
-    "dcgan": {"steps": {"full": 10_000, "cpu": 1_800, "smoke": 20}, "batch_size": 128, "log_every": 100,
-              "z_dim": 64, "width": 64, "lr": 1e-3, "policy": "float32"},
-    # chapter 5's VAE, sampled through a Gaussian mixture fitted to its codes after training
-    "vae": {"steps": {"full": 10_000, "cpu": 4_600, "smoke": 20}, "batch_size": 64, "log_every": 100,
-            "z_dim": 16, "width": 32, "lr": 1e-3, "prior": "mixture"},
-    # chapter 9's conditional models: the same networks, told the class
-    "cgan": {"steps": {"full": 10_000, "cpu": 1_800, "smoke": 20}, "batch_size": 128, "log_every": 100,
-             "z_dim": 64, "width": 64, "lr": 1e-3, "policy": "float32"},
-    "cvae": {"steps": {"full": 10_000, "cpu": 4_600, "smoke": 20}, "batch_size": 64, "log_every": 100,
-             "z_dim": 16, "width": 32, "lr": 1e-3},
-    # chapter 8's toy GAN: two small MLPs on a 2-D Gaussian mixture (helpers.data.toy), many steps per
-    # compiled call (a step takes about a millisecond on a CPU; XLA was slower there). 10,000 steps on the
-    # cpu budget: after 2,500 the plain GAN's high-quality share on the grid was chance's (2-3% vs 1.7%)
-    "toy": {"steps": {"full": 20_000, "cpu": 10_000, "smoke": 40}, "batch_size": 256,
-            "log_every": {"full": 2_000, "cpu": 1_000, "smoke": 500},
-            "z_dim": 2, "width": 128, "lr": 1e-3, "policy": "float32", "jit_compile": False},
-    # chapter 11's diffusion model: a U-Net of widths 32/64/96, AdamW at 2e-3, an EMA of its weights, 20
-    # DDIM steps, the device's precision (pilots on a 2-core CPU: lr 1e-3 and one block per level scored
-    # worse in the same time; bfloat16 trained faster than float32 and scored no worse; smoke: a narrow
-    # U-Net, so the tests sample it quickly)
-    "diffusion": {"steps": {"full": 20_000, "cpu": 2_200, "smoke": 20}, "batch_size": 64, "log_every": 200,
-                  "width": {"full": 32, "cpu": 32, "smoke": 8}, "lr": 2e-3, "ema": 0.999, "sample_steps": 20},
-}
-NUM_CLASSES = 10
-STEPS_PER_EXECUTION = 10  # train steps per compiled call (fewer Python round trips; see fit_steps)
-TOY_STEPS_PER_EXECUTION = 50  # the toy GAN's steps take about a millisecond
+from .data import NUM_CLASSES  # noqa: F401  (one constant, defined with the data; variants read it here)
 
 
 # ------------------------------------------------------------------------ machinery the lessons call
@@ -380,71 +347,3 @@ def make_diffusion(network, ema: float = 0.999, seed: int = 0, lr: float = 1e-3,
     model.compile(keras.optimizers.AdamW(lr, weight_decay=weight_decay), steps_per_execution=steps_per_execution,
                   jit_compile=runtime.device_choices()["jit_compile"] if jit_compile is None else jit_compile)
     return model
-
-
-# --------------------------------------------------------------------------------------- exact steps
-class _GlobalStep(keras.callbacks.Callback):
-    """Keeps ``model.global_step`` (steps trained so far, across fit calls and resumes) up to date at the
-    end of every log interval, before the other callbacks read it; ``model.final_step`` is where this
-    ``fit_steps`` call ends."""
-
-    def __init__(self, start: int, interval: int, final: int):
-        super().__init__()
-        self.start, self.interval, self.final = start, interval, final
-
-    def on_train_begin(self, logs=None):
-        self.model.final_step = self.final
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.model.global_step = self.start + (epoch + 1) * self.interval
-
-
-def _chunks(start: int, steps: int, log_every: int) -> list[tuple[int, int, int]]:
-    """``(first step, interval, intervals)`` runs covering ``start .. steps`` with a log row at every
-    multiple of ``log_every`` and at ``steps``: a short head up to the next multiple (a resumed run that
-    stopped between two), whole intervals, a short tail (``steps`` not a multiple)."""
-    out, step = [], start
-    while step < steps:
-        end = min(steps, (step // log_every + 1) * log_every)
-        if step % log_every == 0 and end - step == log_every:  # whole intervals, as many as fit
-            n = (steps - step) // log_every
-            out.append((step, log_every, n))
-            step += n * log_every
-        else:
-            out.append((step, end - step, 1))
-            step = end
-    return out
-
-
-def fit_steps(model, dataset, steps: int, log_every: int = 100, callbacks=(), validation_data=None,
-              verbose: int = 2):
-    """Train ``model`` until it has made exactly ``steps`` updates in all, with a log row (the callbacks'
-    ``on_epoch_end``) every ``log_every`` steps and at the end. Returns the ``History`` of this call.
-
-    ``dataset`` is the whole training stream from step 0 (e.g. ``make_dataset(...).repeat()``); a model
-    that has already trained (``model.global_step``, set here and by :func:`helpers.callbacks.restore`)
-    continues from that step with the batches an uninterrupted run would have seen, so a resumed or
-    extended run ends where a straight one does. Each log interval runs in blocks of the largest
-    ``steps_per_execution`` (up to the one the model was compiled with) that divides it.
-    Introduced in chapter 3.
-    """
-    steps, log_every = int(steps), int(log_every)
-    if steps < 0 or log_every < 1:
-        raise ValueError(f"steps must be >= 0 and log_every >= 1, got steps={steps}, log_every={log_every}")
-    start = int(getattr(model, "global_step", 0))
-    if start > steps:
-        raise ValueError(f"the model has already trained {start} steps, more than the {steps} asked for")
-    model.global_step = start
-    requested = getattr(model, "_requested_steps_per_execution", None) or model.steps_per_execution
-    model._requested_steps_per_execution = requested
-    history = keras.callbacks.History()
-    history.history = {}
-    for first, interval, n in _chunks(start, steps, log_every):
-        per_call = math.gcd(requested, interval)
-        if model.steps_per_execution != per_call:  # a new block size needs a new compiled function
-            model.steps_per_execution, model.train_function = per_call, None
-        h = model.fit(dataset.skip(first), steps_per_epoch=interval, epochs=n, validation_data=validation_data,
-                      shuffle=False, callbacks=[_GlobalStep(first, interval, steps), *callbacks], verbose=verbose)
-        for k, v in h.history.items():
-            history.history.setdefault(k, []).extend(v)
-    return history

@@ -9,7 +9,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import data
+from sklearn.mixture import GaussianMixture
+
+from . import data, models
 from .training import (GAN, NUM_CLASSES, VAE, bce, bernoulli_nll, gaussian_kl, judged, replica_seed,
                        uniform_integers, update)
 
@@ -20,10 +22,6 @@ def fit_mixture_prior(vae, images, components: int = 10, seed: int = 0):
     (scikit-learn) fitted to the encoder means of the training ``images`` (uint8 ``(N, 28, 28)``), as a
     :class:`helpers.models.MixturePrior` layer that turns N(0, I) noise into codes where the encoder puts
     digits. Introduced in chapter 5."""
-    from sklearn.mixture import GaussianMixture
-
-    from . import models
-
     ds = data.make_dataset(images, batch_size=500, scale=vae.scale, shuffle=False, drop_remainder=False)
     means = np.concatenate([vae.encode(x)[0].numpy() for x in ds]).astype(np.float64)
     gmm = GaussianMixture(components, covariance_type="full", random_state=seed, reg_covar=1e-4).fit(means)
@@ -81,24 +79,22 @@ def diff_augment(x, policy, fill, seed):
     return x
 
 
-class AugmentedGAN(GAN):
-    """Chapter 7: every image the discriminator sees, real and fake, passes through the same kind of
-    random, differentiable transformation (:func:`diff_augment`), so the generator still gets gradients
-    and the discriminator cannot memorise the few real images it has."""
+class Augmented(keras.Model):
+    """Chapter 7: a discriminator whose every input, real or fake, passes through the same kind of random,
+    differentiable transformation (:func:`diff_augment`) while it trains, so the generator still gets
+    gradients and the discriminator cannot memorise the few real images it has. It draws from the GAN's
+    own ``seed_generator``; a conditional discriminator's class input is left as it is."""
 
-    def __init__(self, generator, discriminator, augment="translation,cutout", seed=0, **kwargs):
-        super().__init__(generator, discriminator, seed=seed, **kwargs)
-        self.augment = parse_augment(augment)
+    def __init__(self, discriminator, augment="translation,cutout", seed_generator=None, **kwargs):
+        super().__init__(**kwargs)
+        self.discriminator, self.augment, self.seed_generator = discriminator, parse_augment(augment), seed_generator
 
-    def forward(self, real):
-        fake = self.generator(self.noise(tf.shape(real)[0]), training=True)
-        real = diff_augment(real, self.augment, -1.0, self.seed_generator)  # -1 is black in [-1, 1]
-        fake = diff_augment(fake, self.augment, -1.0, self.seed_generator)
-        real_logits = self.discriminator(real, training=True)
-        fake_logits = self.discriminator(fake, training=True)
-        d_loss = bce(1.0, real_logits) + bce(0.0, fake_logits)
-        g_loss = bce(1.0, fake_logits)
-        return {"d_loss": d_loss, "g_loss": g_loss, **judged(real_logits, fake_logits)}
+    def call(self, inputs, training=False):
+        if training:
+            images, *labels = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+            images = diff_augment(images, self.augment, -1.0, self.seed_generator)  # -1 is black in [-1, 1]
+            inputs = [images, *labels] if labels else images
+        return self.discriminator(inputs, training=training)
 
 
 # ------------------------------------------------------------ chapter 8: losses, penalties, d_steps
@@ -154,7 +150,6 @@ class VariantGAN(GAN):
 
     def __init__(self, generator, discriminator, loss="non_saturating", penalty=None, penalty_weight=10.0,
                  d_steps=1, label_smoothing=0.0, seed=0, **kwargs):
-        check_variant(loss, penalty, penalty_weight, d_steps, label_smoothing)
         self.tracked = GAN.tracked + (("penalty",) if penalty else ())
         super().__init__(generator, discriminator, seed=seed, **kwargs)
         self.loss_kind, self.penalty, self.penalty_weight = loss, penalty, float(penalty_weight)
@@ -190,20 +185,6 @@ def split(batch, k: int) -> list:
     return tf.split(batch, k)
 
 
-def check_variant(loss, penalty, penalty_weight, d_steps, label_smoothing) -> None:
-    """A clear ``ValueError`` for settings :class:`VariantGAN` cannot train with."""
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-    if penalty is not None and penalty not in PENALTIES:
-        raise ValueError(f"penalty must be one of {', '.join(PENALTIES)} (or none), got {penalty!r}")
-    if not 0.0 <= label_smoothing < 0.5:
-        raise ValueError(f"label_smoothing must be in [0, 0.5), got {label_smoothing}")
-    if label_smoothing and loss not in ("non_saturating", "saturating"):
-        raise ValueError(f"label_smoothing applies to the cross-entropy losses, not to {loss!r}")
-    if int(d_steps) < 1 or penalty_weight < 0:
-        raise ValueError(f"d_steps must be a positive integer and penalty_weight >= 0, got {d_steps}, {penalty_weight}")
-
-
 # ------------------------------------------------------------------- chapter 9: conditional models
 def class_labels(labels, n: int | None = None, num_classes: int = NUM_CLASSES):
     """int32 class indices ``(B,)`` from integers or one-hot rows; NumPy values are checked
@@ -223,59 +204,10 @@ def labelled(batch):
     return batch
 
 
-class ConditionalGAN(GAN):
+class ConditionalGAN(VariantGAN):
     """Chapter 9: both networks also take the class, ``[input, label]``; ``fit`` sees ``(images, labels)``
-    batches, and the fakes of a step are asked for the classes of its real images."""
-
-    def __init__(self, generator, discriminator, num_classes=NUM_CLASSES, seed=0, **kwargs):
-        super().__init__(generator, discriminator, seed=seed, **kwargs)
-        self.num_classes = int(num_classes)
-
-    def forward(self, batch):
-        real, labels = labelled(batch)
-        fake = self.generator([self.noise(tf.shape(real)[0]), labels], training=True)
-        real_logits = self.discriminator([real, labels], training=True)
-        fake_logits = self.discriminator([fake, labels], training=True)
-        d_loss = bce(1.0, real_logits) + bce(0.0, fake_logits)
-        g_loss = bce(1.0, fake_logits)
-        return {"d_loss": d_loss, "g_loss": g_loss, **judged(real_logits, fake_logits)}
-
-    def generate(self, z, labels=None):
-        """Images in [-1, 1] for codes ``z`` and the class of each (integers or one-hot rows)."""
-        labels = class_labels(labels, len(z), self.num_classes)
-        return self.generator([tf.convert_to_tensor(z), labels], training=False)
-
-    def discriminate(self, x, labels=None):
-        x = tf.convert_to_tensor(x)
-        labels = class_labels(labels, x.shape[0], self.num_classes)  # shape[0]: None inside a compiled step
-        logits = self.discriminator([x, labels], training=False)
-        return tf.reshape(tf.cast(logits, tf.float32), [-1])
-
-
-class AugmentedConditionalGAN(ConditionalGAN):
-    """Chapter 7's augmentation on chapter 9's conditional GAN (the self-conditioned recipe trains one on its
-    clusters): every image the discriminator sees passes through :func:`diff_augment`; the class does not."""
-
-    def __init__(self, generator, discriminator, augment="translation,cutout", **kwargs):
-        super().__init__(generator, discriminator, **kwargs)
-        self.augment = parse_augment(augment)
-
-    def forward(self, batch):
-        real, labels = labelled(batch)
-        fake = self.generator([self.noise(tf.shape(real)[0]), labels], training=True)
-        real, fake = (diff_augment(x, self.augment, -1.0, self.seed_generator) for x in (real, fake))
-        real_logits = self.discriminator([real, labels], training=True)
-        fake_logits = self.discriminator([fake, labels], training=True)
-        d_loss = bce(1.0, real_logits) + bce(0.0, fake_logits)
-        g_loss = bce(1.0, fake_logits)
-        return {"d_loss": d_loss, "g_loss": g_loss, **judged(real_logits, fake_logits)}
-
-
-class ConditionalVariantGAN(VariantGAN):
-    """Chapter 8's levers on chapter 9's conditional GAN (the self-conditioned recipe trains one on its
-    clusters): the same losses, penalty and ``d_steps``, with both networks told the class."""
-
-    generate, discriminate = ConditionalGAN.generate, ConditionalGAN.discriminate
+    batches, and the fakes of a step are asked for the classes of its real images. Chapter 8's levers
+    (``loss``, ``label_smoothing``, ``penalty``, ``d_steps``) apply as they do to :class:`VariantGAN`."""
 
     def __init__(self, generator, discriminator, num_classes=NUM_CLASSES, **kwargs):
         super().__init__(generator, discriminator, **kwargs)
@@ -293,6 +225,17 @@ class ConditionalVariantGAN(VariantGAN):
             out["penalty"] = self.penalty_weight * gradient_penalty(self.penalty, critic, real, fake, seed)
             d_loss = d_loss + out["penalty"]
         return {"d_loss": d_loss, **out}
+
+    def generate(self, z, labels=None):
+        """Images in [-1, 1] for codes ``z`` and the class of each (integers or one-hot rows)."""
+        labels = class_labels(labels, len(z), self.num_classes)
+        return self.generator([tf.convert_to_tensor(z), labels], training=False)
+
+    def discriminate(self, x, labels=None):
+        x = tf.convert_to_tensor(x)
+        labels = class_labels(labels, x.shape[0], self.num_classes)  # shape[0]: None inside a compiled step
+        logits = self.discriminator([x, labels], training=False)
+        return tf.reshape(tf.cast(logits, tf.float32), [-1])
 
 
 class ConditionalVAE(VAE):

@@ -7,7 +7,7 @@ No GPU has been at hand to measure it, so it is an estimate, made of measured pa
 assumptions about the T4:
 
 1. The ledger: the trainings a chapter's full budget runs, with the settings its cells pass to
-   helpers.experiments (kept beside each chapter below). A run whose result is in book/stored_runs is
+   lab.experiments (kept beside each chapter below). A run whose result is in book/stored_runs is
    loaded on every budget, not trained, and costs nothing; Colab starts each notebook on a fresh machine,
    so a chapter that reuses an earlier chapter's run (6 and 11) trains it again unless the cache is on
    Google Drive (the setup cell says how).
@@ -33,6 +33,9 @@ import os
 import sys
 import time
 
+from helpers import data, metrics, models, runtime, training
+from lab import experiments, store
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -44,19 +47,15 @@ T4_FLOOR = (0.002, 0.006)  # seconds per step at least: optimistic, pessimistic
 
 def ledger(chapter: str) -> list:
     """The trainings of ``chapter`` on the budget in force: ``(label, settings, seeds)`` for runs of
-    helpers.experiments (``(label, settings, seeds, True)`` where the cell calls ``experiments.train``,
+    lab.experiments (``(label, settings, seeds, True)`` where the cell calls ``experiments.train``,
     which trains even where the result is stored), or ``(label, builder, steps, batch)`` for a network a
     cell trains itself."""
-    from helpers import experiments, models, training
     from helpers.runtime import device_choices, pick
-
     def article_gan():
         return training.make_gan(models.article_generator(100), models.article_discriminator(), seed=0)
 
     def cas_classifier():  # chapter 9's classification accuracy score trains one per training set and seed
         import keras
-        from helpers import metrics
-
         model = metrics.small_classifier(0)
         model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return model
@@ -93,7 +92,9 @@ def ledger(chapter: str) -> list:
 def forward_flops(net) -> int:
     """FLOPs of one forward pass of ``net`` on one input (TensorFlow's profiler on its frozen graph)."""
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
 
     specs = [tf.TensorSpec([1, *x.shape[1:]], x.dtype) for x in net.inputs]
     fn = tf.function(lambda *xs: net(list(xs) if len(xs) > 1 else xs[0], training=False))
@@ -118,11 +119,10 @@ def step_flops(model, batch: int) -> float:
 
 def measure(model, dataset, warm: int = 10, timed: int = 20) -> float:
     """Seconds per step of ``model`` on this CPU."""
-    from helpers import training
 
-    training.fit_steps(model, dataset, warm, warm, verbose=0)
+    experiments.fit_steps(model, dataset, warm, warm, verbose=0)
     start = time.perf_counter()
-    training.fit_steps(model, dataset, warm + timed, timed, verbose=0)
+    experiments.fit_steps(model, dataset, warm + timed, timed, verbose=0)
     return (time.perf_counter() - start) / timed
 
 
@@ -132,8 +132,6 @@ _costs: dict = {}
 def cost(entry) -> tuple:
     """``(label, trainings, steps each, FLOPs per step, CPU seconds per step)`` of one ledger entry; runs
     found in the stored results are left out (they are loaded)."""
-    from helpers import data, experiments, runtime, store
-
     if callable(entry[1]):
         label, builder, steps, batch, count = (*entry, 1)[:5]
         todo, token = [None] * count, (label, batch)
@@ -178,8 +176,6 @@ def scoring_seconds() -> float:
     readers, the copy distances): each run the full budget trains beyond the cpu budget's adds it."""
     if not _scoring:
         import numpy as np
-        from helpers import data, experiments
-
         cfg = experiments.config("dcgan", seed=0)
         (x, _), _ = data.load_mnist(verbose=False)
         fake = x[np.random.default_rng(0).permutation(len(x))[:1000]]
@@ -223,13 +219,6 @@ def main():
     walls["tools"] = float(match[1]) if match else None
     wanted = [c.zfill(2) if c.isdigit() else c for c in args.chapters] if args.chapters else list(walls)
     os.chdir(os.path.join(ROOT, "book"))  # where the chapters run (their cache, the stored results)
-    os.environ["GENAI_MNIST"] = "download"  # Colab has the internet: MNIST is the full 60,000 digits
-    from helpers import data
-
-    try:
-        data.load_mnist(verbose=False)
-    except RuntimeError:  # no internet here: the configurations differ only in their data_source
-        os.environ["GENAI_MNIST"] = "offline"
     old = json.load(open(OUT)) if os.path.exists(OUT) else {}
     for chapter in wanted:
         result = estimate(chapter, walls.get(chapter))

@@ -7,7 +7,7 @@ steps for every N. The extremes of N first, so that a partial run already shows 
 import argparse
 import time
 
-from helpers import experiments
+from lab import experiments
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -4,7 +4,7 @@ how they are trained), and update their stored results to match.
     python scripts/rescore.py [--cache DIR] [--data fashion]
 
 For every finished image run in the cache (``samples.npy`` beside its ``result.json``) on the given data
-set, recompute the sample-based scores with helpers.experiments.score_samples (the training images come
+set, recompute the sample-based scores with lab.experiments.score_samples (the training images come
 from the run's configuration), keep everything else (its wall time, a VAE's ELBO), and rewrite
 ``result.json``; a stored copy (book/stored_runs) gets the same row, its provenance noting the rescoring.
 Idempotent: scoring the same samples twice gives the same row.
@@ -16,12 +16,12 @@ import time
 
 import numpy as np
 
-from helpers import experiments, store
+from lab import experiments, store
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", default=None, help="default: helpers.experiments.cache_dir()")
+    ap.add_argument("--cache", default=None, help="default: lab.experiments.cache_dir()")
     ap.add_argument("--data", default="fashion")
     args = ap.parse_args()
     root = experiments.cache_dir(args.cache)

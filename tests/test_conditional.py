@@ -8,10 +8,9 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from helpers import __main__ as cli
-from helpers import data, experiments, metrics, models, training, variants
+from helpers import data, metrics, models, training, variants
+from lab import cli, experiments
 
 
 def test_check_labels_accepts_integers_and_one_hot_and_says_what_is_wrong():

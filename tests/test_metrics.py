@@ -32,8 +32,6 @@ def test_classifier_rejects_bad_input():
 
 
 def test_the_shipped_second_reader_is_its_fit_and_reads_real_digits_not_noise():
-    from helpers import data
-
     _, (x_test, y_test) = data.load_mnist(source="offline", verbose=False)
     x = x_test.reshape(len(x_test), -1) / 255.0
     shipped = metrics.second_reader("mnist")

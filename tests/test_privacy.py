@@ -5,7 +5,10 @@ import os
 import numpy as np
 import pytest
 
-from helpers import data, experiments, metrics
+from helpers import data, metrics
+from helpers.privacy import membership_scores
+from lab import cli, experiments, store
+from lab.privacy import membership
 
 
 # ------------------------------------------------------------------------------------------ AUC
@@ -106,9 +109,9 @@ def test_cached_run_keeps_its_whole_model(tmp_path):
     trained, _ = experiments.load_model(row["dir"])
     fresh, _ = experiments.build(cfg)
     x = data.load_mnist(verbose=False)[1][0][:20]
-    scores = experiments.membership_scores(trained, cfg, x)
+    scores = membership_scores(trained, x)
     assert scores.shape == (20,) and np.all(np.isfinite(scores))
-    assert not np.allclose(scores, experiments.membership_scores(fresh, cfg, x))  # the weights were loaded
+    assert not np.allclose(scores, membership_scores(fresh, x))  # the weights were loaded
     os.remove(os.path.join(row["dir"], experiments.WEIGHTS))
     with pytest.raises(FileNotFoundError, match="delete"):
         experiments.load_model(row["dir"])
@@ -119,13 +122,11 @@ def test_a_self_conditioned_discriminator_scores_an_image_by_its_best_cluster(tm
     model, _ = experiments.build(cfg)
     x = data.load_mnist(verbose=False)[1][0][:12]
     per_cluster = [np.asarray(model.discriminate(data.scaled(x, "tanh"), np.full(12, c))) for c in range(3)]
-    np.testing.assert_allclose(experiments.membership_scores(model, cfg, x), np.max(per_cluster, axis=0), rtol=1e-5)
+    np.testing.assert_allclose(membership_scores(model, x), np.max(per_cluster, axis=0), rtol=1e-5)
 
 
 def test_a_derived_result_is_computed_once_kept_beside_the_stored_run_and_retrains_for_networks(tmp_path, monkeypatch,
                                                                                                capsys):
-    from helpers import store
-
     monkeypatch.setenv("GENAI_STORED", str(tmp_path / "stored"))
     monkeypatch.setenv("GENAI_STORE", "1")
     monkeypatch.delenv("GENAI_RETRAIN", raising=False)
@@ -135,7 +136,7 @@ def test_a_derived_result_is_computed_once_kept_beside_the_stored_run_and_retrai
     def compute(folder):  # needs what only the cache has: the networks and all 1,000 scored samples
         calls.append(folder)
         return {"samples": len(np.load(os.path.join(folder, "samples.npy"))), "scores":
-                experiments.membership_scores(experiments.load_model(folder)[0], cfg, np.zeros((3, 28, 28), np.uint8))}
+                membership_scores(experiments.load_model(folder)[0], np.zeros((3, 28, 28), np.uint8))}
 
     first = experiments.derived(experiments.run(cfg, str(tmp_path / "a")), "test-v1", compute, str(tmp_path / "a"))
     again = experiments.derived(experiments.run(cfg, str(tmp_path / "a")), "test-v1", compute, str(tmp_path / "a"))
@@ -185,15 +186,13 @@ def test_chapter_10s_tests_of_a_run_are_consistent_with_its_samples_and_training
 def test_a_vae_that_fits_few_digits_is_told_apart_by_its_elbo(tmp_path):
     cfg = experiments.config("vae", steps=400, log_every=200, width=8, batch_size=50, train_size=100, z_dim=8)
     row = experiments.run(cfg, cache=str(tmp_path))
-    out = experiments.membership(row, samples=500)
+    out = membership(row["dir"], samples=500)
     assert out["members"] == 100 and out["nonmembers"] == 1000
     assert out["auc_white"] > 0.5 + 3 * out["se_white"]  # 400 epochs on 100 digits: it remembers them
     assert 0 <= out["auc_black"] <= 1 and out["se_black"] > 0
 
 
 def test_cli_adds_the_canary_as_a_grid_run_would(tmp_path):
-    from helpers import __main__ as cli
-
     out = str(tmp_path / "c")
     assert cli.main(["train", "vae", "--out", out, "--steps", "4", "--batch-size", "16", "--log-every", "2",
                      "--width", "8", "--train-size", "100", "--canary", "5"]) == 0
@@ -206,8 +205,6 @@ def test_cli_adds_the_canary_as_a_grid_run_would(tmp_path):
 def test_chapter_10s_runs_are_the_same_on_a_gpu_and_stored_with_their_tests(monkeypatch):
     """The full budget loads chapter 10's runs as the cpu budget does; every run of its size and
     half-length and canary grids is in the repository's stored results, with the three tests the chapter reads."""
-    from helpers import store
-
     keys = {}
     for budget in ("cpu", "full"):
         monkeypatch.setenv("GENAI_BUDGET", budget)

@@ -3,7 +3,8 @@ pixels play the labels of a conditional DCGAN, and its sampler takes noise only.
 import numpy as np
 import pytest
 
-from helpers import data, experiments, metrics, models
+from helpers import data, models, variants
+from lab import experiments
 
 
 def test_clusters_are_seeded_and_group_similar_digits():
@@ -51,15 +52,13 @@ def test_the_watch_sees_a_self_conditioned_discriminator_memorise_and_augmentati
     digits it soon scores its training digits above held-out ones; with DiffAugment the run trains the
     augmented conditional GAN and logs the same columns."""
     import pandas as pd
-
-    from helpers import variants
-
     logs = {}
     for augment, steps in (("", 300), ("translation,cutout", 20)):
         cfg = experiments.config("dcgan", width=8, clusters=4, train_size=64, steps=steps, log_every=min(steps, 100),
                                  batch_size=64, augment=augment)
         model, _, _ = experiments.train(cfg, str(tmp_path / str(bool(augment))), verbose=0)
-        assert type(model) is (variants.AugmentedConditionalGAN if augment else variants.ConditionalGAN)
+        assert type(model) is variants.ConditionalGAN
+        assert isinstance(model.discriminator, variants.Augmented) == bool(augment)
         logs[augment] = log = pd.read_csv(tmp_path / str(bool(augment)) / "log.csv")
         np.testing.assert_allclose(log["val_d_gap"], log["val_d_train"] - log["val_d_held_out"], atol=1e-6)
     assert logs[""].loc[logs[""]["step"] >= 200, "val_d_gap"].mean() > 0.03, logs[""]

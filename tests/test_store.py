@@ -1,4 +1,4 @@
-"""Stored results (helpers.store): runs kept in the repository load instead of training, say where they
+"""Stored results (lab.store): runs kept in the repository load instead of training, say where they
 were trained, match their keys, and reproduce when trained again; and the ``data`` setting that picks
 MNIST or Fashion-MNIST."""
 import os
@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from helpers import experiments, settings, store
+from helpers import data
+from lab import experiments, settings, store
 
 TOY = {"kind": "toy", "steps": 300, "log_every": 100}  # a second of training
 
@@ -70,9 +71,6 @@ def test_a_diverged_run_is_stored_as_diverged(stores, monkeypatch):
 # ------------------------------------------------------------------------ the repository's stored runs
 def test_a_run_trained_outside_git_takes_its_commit_from_the_environment(monkeypatch):
     import subprocess
-
-    from helpers import store
-
     def no_git(*args, **kwargs):
         raise OSError("git: not found")
     monkeypatch.setattr(subprocess, "run", no_git)
@@ -134,8 +132,6 @@ def test_chapter_9s_recipe_runs_are_the_same_on_a_gpu_and_stored(monkeypatch):
     every budget: the same keys on the full and cpu budgets, stored, the VAE's with the decoder it repairs
     digits with. (Without this a GPU trained them again for 10,000 steps each, and chapter 9's full budget
     did not fit a T4's half hour.)"""
-    from helpers import data
-
     keys = {}
     for budget in ("cpu", "full"):
         monkeypatch.setenv("GENAI_BUDGET", budget)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import __main__ as cli
-from helpers import callbacks, data, models, runtime, training, variants
+from helpers import data, models, runtime, training, variants
+from lab import cli, experiments
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +97,13 @@ def test_gan_losses_match_their_closed_forms(g_loss, smoothing):
 def test_nan_guard_stops_before_anything_is_saved(tmp_path):
     bad = tf.data.Dataset.from_tensor_slices(np.full((64, 28, 28, 1), np.nan, np.float32)).batch(16).repeat()
     ckpt = str(tmp_path / "ckpt")
-    guard = lambda: [callbacks.NaNGuard(ckpt), callbacks.Checkpoint(ckpt)]
-    with pytest.raises(callbacks.TrainingDiverged, match="by step 1:"):
-        training.fit_steps(_gan(), bad, 8, log_every=4, callbacks=guard())
+    guard = lambda: [experiments.NaNGuard(ckpt), experiments.Checkpoint(ckpt)]
+    with pytest.raises(experiments.TrainingDiverged, match="by step 1:"):
+        experiments.fit_steps(_gan(), bad, 8, log_every=4, callbacks=guard())
     assert not os.path.exists(ckpt)
     # several steps per execution (as the command line runs): caught at the end of the first block
-    with pytest.raises(callbacks.TrainingDiverged, match="by step 4:"):
-        training.fit_steps(_gan(steps_per_execution=4), bad, 8, log_every=4, callbacks=guard())
+    with pytest.raises(experiments.TrainingDiverged, match="by step 4:"):
+        experiments.fit_steps(_gan(steps_per_execution=4), bad, 8, log_every=4, callbacks=guard())
     assert not os.path.exists(ckpt)
 
 
@@ -128,13 +128,13 @@ def test_fit_steps_trains_exactly_the_steps_asked(steps, log_every):
     ds = data.make_dataset(x, batch_size=8, scale="unit").repeat()
     rows = []
     log = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: rows.append(vae.global_step))
-    training.fit_steps(vae, ds, steps, log_every=log_every, callbacks=[log], verbose=0)
+    experiments.fit_steps(vae, ds, steps, log_every=log_every, callbacks=[log], verbose=0)
     assert int(vae.optimizer.iterations.numpy()) == steps and vae.global_step == steps
     assert rows == sorted({*range(log_every, steps, log_every), steps})
-    training.fit_steps(vae, ds, steps + 7, log_every=log_every, callbacks=[log], verbose=0)  # extend
+    experiments.fit_steps(vae, ds, steps + 7, log_every=log_every, callbacks=[log], verbose=0)  # extend
     assert int(vae.optimizer.iterations.numpy()) == steps + 7
     with pytest.raises(ValueError, match="already trained"):
-        training.fit_steps(vae, ds, steps, log_every=log_every, verbose=0)
+        experiments.fit_steps(vae, ds, steps, log_every=log_every, verbose=0)
 
 
 def _read_log(path):
@@ -144,11 +144,9 @@ def _read_log(path):
 
 def _state(folder):
     """Every variable of the checkpoint in ``folder`` (model, optimizers, noise seed), restored into a fresh model."""
-    from helpers import experiments
-
     cfg = json.load(open(os.path.join(folder, "config.json")))
     model, _ = experiments.build(cfg)
-    step = callbacks.restore(model, os.path.join(folder, "checkpoint"))
+    step = experiments.restore(model, os.path.join(folder, "checkpoint"))
     optimizers = [opt for opt, _ in model.optimizer_pairs()]
     return step, [v.numpy() for v in [*model.variables, *(v for opt in optimizers for v in opt.variables)]]
 
@@ -243,7 +241,7 @@ def test_cli_help_lists_defaults_files_and_exit_codes(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "-h"])
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    steps = " / ".join(f"{k} {training.RECIPES[k]['steps'][runtime.budget()]}" for k in sorted(training.RECIPES))
+    steps = " / ".join(f"{k} {experiments.RECIPES[k]['steps'][runtime.budget()]}" for k in sorted(experiments.RECIPES))
     for needle in (f"({runtime.budget()}): {steps}", "default: cgan 128 / cvae 64 / dcgan 128 / diffusion 64 / toy 256 / vae 64",
                    "dcgan, toy only: the GAN loss", "--train-size",
                    "config.json", "checkpoint/",
@@ -319,7 +317,8 @@ def test_two_replicas_draw_their_own_noise_and_step_like_one_device():
         import numpy as np, tensorflow as tf, keras
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from helpers import callbacks, data, models, runtime, training, variants
+        from helpers import data, models, runtime, training, variants
+        from lab import experiments
         two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         one = tf.distribute.OneDeviceStrategy("/cpu:0")
         with two.scope():

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import callbacks, data, models, training, variants
+from helpers import data, models, training, variants
+from lab import experiments
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +74,8 @@ def test_vae_nan_guard(tmp_path):
     bad = tf.data.Dataset.from_tensor_slices(np.full((64, 28, 28, 1), np.nan, np.float32)).batch(16).repeat()
     vae = training.make_vae(models.vae_encoder(4, 8), models.vae_decoder(4, 8))
     ckpt = str(tmp_path / "ckpt")
-    with pytest.raises(callbacks.TrainingDiverged):
-        training.fit_steps(vae, bad, 4, log_every=2, callbacks=[callbacks.NaNGuard(ckpt), callbacks.Checkpoint(ckpt)],
+    with pytest.raises(experiments.TrainingDiverged):
+        experiments.fit_steps(vae, bad, 4, log_every=2, callbacks=[experiments.NaNGuard(ckpt), experiments.Checkpoint(ckpt)],
                            verbose=0)
     assert not os.path.exists(ckpt)
 
@@ -104,7 +105,7 @@ def test_beta_weights_the_kl_in_the_objective(mnist, beta):
     (x, _), _ = mnist
     keras.utils.set_random_seed(0)
     vae = training.make_vae(models.vae_encoder(4, 8), models.vae_decoder(4, 8), beta=beta, seed=0)
-    h = training.fit_steps(vae, data.make_dataset(x, batch_size=64, scale="unit").repeat(), 60, log_every=30,
+    h = experiments.fit_steps(vae, data.make_dataset(x, batch_size=64, scale="unit").repeat(), 60, log_every=30,
                            verbose=0).history
     assert h["loss"][-1] == pytest.approx(h["recon"][-1] + beta * h["kl"][-1], rel=1e-4)
     assert h["neg_elbo"][-1] == pytest.approx(h["recon"][-1] + h["kl"][-1], rel=1e-4)
@@ -114,8 +115,6 @@ def test_beta_weights_the_kl_in_the_objective(mnist, beta):
 
 def test_mixture_prior_samples_the_mixture_and_survives_saving(tmp_path):
     """Standard normal noise through MixturePrior: component shares, means and covariances of the mixture."""
-    from helpers import models
-
     weights = [0.3, 0.7]
     means = [[-20.0, 0.0], [20.0, 2.0]]
     trils = [[[1.0, 0.0], [0.5, 0.5]], [[2.0, 0.0], [-1.0, 1.0]]]
@@ -137,12 +136,11 @@ def test_fitted_mixture_prior_follows_the_codes(mnist):
     """Fitted to a VAE's codes, the mixture reproduces their mean and spread (not N(0, I)'s)."""
     (x, _), _ = mnist
     vae = training.make_vae(models.vae_encoder(4, 8), models.vae_decoder(4, 8), seed=0)
-    training.fit_steps(vae, data.make_dataset(x, batch_size=64, scale="unit").repeat(), 40, log_every=40, verbose=0)
+    experiments.fit_steps(vae, data.make_dataset(x, batch_size=64, scale="unit").repeat(), 40, log_every=40, verbose=0)
     prior = variants.fit_mixture_prior(vae, x[:1000], components=5)
     codes = vae.encode(x[:1000, ..., None].astype("float32") / 255)[0].numpy()
     z = prior(np.random.default_rng(1).standard_normal((50_000, 5)).astype("float32")).numpy()
     assert np.all(np.abs(z.mean(0) - codes.mean(0)) < 0.05 + 0.1 * codes.std(0)), (z.mean(0), codes.mean(0))
     np.testing.assert_allclose(z.std(0), codes.std(0), rtol=0.1)
     with pytest.raises(ValueError, match="prior"):
-        from helpers import experiments
         experiments.config("dcgan", prior="mixture")

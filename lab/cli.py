@@ -1,12 +1,12 @@
 """Command line for long runs outside notebooks.
 
-    python -m helpers train dcgan|cgan|vae|cvae|diffusion|toy --out DIR [--steps N] [--SETTING VALUE ...]
-    python -m helpers train KIND --out DIR --resume [--steps N]
-    python -m helpers sample DIR --n N --out FILE.npy [--seed S] [--label K] [--steps S]
-    python -m helpers evaluate FILE.npy [--subset-size K] [--data mnist|fashion]
+    python -m lab train dcgan|cgan|vae|cvae|diffusion|toy --out DIR [--steps N] [--SETTING VALUE ...]
+    python -m lab train KIND --out DIR --resume [--steps N]
+    python -m lab sample DIR --n N --out FILE.npy [--seed S] [--label K] [--steps S]
+    python -m lab evaluate FILE.npy [--subset-size K] [--data mnist|fashion]
 
 ``--data fashion`` trains on Fashion-MNIST instead of MNIST. The flags of ``train`` are the run settings
-of :mod:`helpers.settings`, one flag each (``--train-size`` for ``train_size``); ``python -m helpers
+of :mod:`lab.settings`, one flag each (``--train-size`` for ``train_size``); ``python -m lab
 train -h`` lists them with their defaults and the models that take them. Introduced in chapter 3.
 """
 from __future__ import annotations
@@ -15,6 +15,13 @@ import argparse
 import json
 import os
 import sys
+
+import numpy as np
+
+from helpers import data, metrics, runtime
+
+from . import experiments, fitting, settings
+from .settings import RECIPES
 
 TRAIN_EPILOG = """files written in --out:
   config.json      every setting of the run (--resume reads them from here)
@@ -64,8 +71,7 @@ def _fail(message: str) -> UsageError:
 
 def _given(args) -> dict:
     """The settings given on the command line (``None`` where a flag was not given), parsed as
-    :mod:`helpers.settings` declares them."""
-    from . import settings
+    :mod:`lab.settings` declares them."""
 
     out = {}
     for s in settings.SETTINGS:
@@ -82,7 +88,6 @@ def _given(args) -> dict:
 def _resumed_config(args, given: dict) -> dict:
     """The configuration of the run in ``args.out``: its config.json, with ``--steps`` if given. A flag
     that changes another setting, or digits from another source than the run's, is an error."""
-    from . import experiments
 
     path = os.path.join(args.out, "config.json")
     if not os.path.exists(path):
@@ -105,7 +110,6 @@ def _resumed_config(args, given: dict) -> dict:
 
 
 def train(args) -> int:
-    from . import callbacks, data, experiments, runtime
 
     out = args.out
     given = _given(args)
@@ -131,10 +135,14 @@ def train(args) -> int:
     try:
         _, _, info = experiments.train(cfg, out, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
-        print(f"\ninterrupted; the last checkpoint is in {out}/checkpoint. Continue with "
-              f"`python -m helpers train {args.kind} --out {out} --resume`.")
+        ckpt = os.path.join(out, "checkpoint")
+        if os.path.isdir(ckpt) and any(f.startswith("ckpt") for f in os.listdir(ckpt)):
+            print(f"\ninterrupted; the last checkpoint is in {ckpt}. Continue with "
+                  f"`python -m lab train {args.kind} --out {out} --resume`.")
+        else:
+            print("\ninterrupted before the first checkpoint; nothing to resume from: start the run again.")
         return 130
-    except callbacks.TrainingDiverged as err:
+    except fitting.TrainingDiverged as err:
         print(f"\nerror: {err}", file=sys.stderr)
         return 3
     except ValueError as err:  # the checkpoint does not fit, or it is past --steps
@@ -150,13 +158,11 @@ def train(args) -> int:
 
 
 def sample(args) -> int:
-    import numpy as np
 
-    from . import experiments, runtime
 
     path = os.path.join(args.dir, "generator.keras")
     if not os.path.exists(path):
-        raise _fail(f"{path} not found: train first, e.g. `python -m helpers train dcgan --out {args.dir}`.")
+        raise _fail(f"{path} not found: train first, e.g. `python -m lab train dcgan --out {args.dir}`.")
     try:
         with open(os.path.join(args.dir, "config.json")) as f:
             cfg = json.load(f)
@@ -183,12 +189,10 @@ def sample(args) -> int:
 
 
 def evaluate(args) -> int:
-    import numpy as np
 
-    from . import data, metrics
 
     if not os.path.exists(args.file):
-        raise _fail(f"{args.file} not found; write one with `python -m helpers sample RUN_DIR --out {args.file}`.")
+        raise _fail(f"{args.file} not found; write one with `python -m lab sample RUN_DIR --out {args.file}`.")
     try:
         fake = data.check_images(np.load(args.file, allow_pickle=False))[..., 0]
     except ValueError as err:
@@ -207,8 +211,6 @@ def evaluate(args) -> int:
 def _add_flag(parser, setting, budget: str) -> None:
     """One ``train`` flag from a declared setting: its help says its default (per model where the recipes
     differ) and which models take it."""
-    from . import settings
-    from .training import RECIPES
 
     kinds = sorted(setting.kinds)
     if setting.default == "recipe":
@@ -225,20 +227,16 @@ def _add_flag(parser, setting, budget: str) -> None:
 
 
 def main(argv=None) -> int:
-    from . import runtime
 
-    runtime._tensorflow()  # import TensorFlow once, without its C++ start-up lines on stderr
-    from . import data, settings
-    from .training import RECIPES
 
     budget = runtime.budget()
     fmt = argparse.RawDescriptionHelpFormatter
-    ap = argparse.ArgumentParser(prog="python -m helpers", description=__doc__, formatter_class=fmt)
+    ap = argparse.ArgumentParser(prog="python -m lab", description=__doc__, formatter_class=fmt)
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model on MNIST or Fashion-MNIST", formatter_class=fmt,
                        epilog=TRAIN_EPILOG,
                        description="Train a DCGAN or a VAE, their class-conditional versions (cgan, cvae), or a "
-                                   "diffusion model, with the book's recipe (helpers.training.RECIPES).")
+                                   "diffusion model, with the book's recipe (lab.settings.RECIPES).")
     t.add_argument("kind", choices=sorted(RECIPES), help="the model")
     t.add_argument("--out", required=True, help="run folder (created)")
     t.add_argument("--resume", action="store_true", help="continue or extend the run in --out (see below)")
@@ -268,7 +266,3 @@ def main(argv=None) -> int:
                    help="the real images and the classifier to score with; default: mnist")
     args = ap.parse_args(argv)
     return {"train": train, "sample": sample, "evaluate": evaluate}[args.command](args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

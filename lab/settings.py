@@ -1,12 +1,47 @@
-"""The settings of a run, declared once: name, default, which models take it, how it is read from text and
-checked. :func:`helpers.experiments.config` builds and validates a run's configuration from them, the
-command line (``python -m helpers train``) derives its flags from them, and the cache key hashes them.
+"""The recipes and the settings of a run, declared once: name, default, which models take it, how it is read
+from text and checked. :func:`experiments.config` builds and validates a run's configuration from them, the
+command line (``python -m experiments train``) derives its flags from them, and the cache key hashes them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import data, runtime, training, variants
+from helpers import data, runtime, variants
+
+# The recipes of the command line, the chapters and the grids: steps per budget, batch size, log interval,
+# network sizes, learning rate and the precision ("policy") and XLA choice. On the cpu and smoke budgets both
+# are written out (what the stored runs were trained in), so a run's key never depends on the machine that
+# asks for it; on the full budget (None) the GPU's own choice applies (runtime.device_choices): it trains
+# its own runs. One definition, read by everyone who trains.
+GPU_OWN = {"full": None, "cpu": False, "smoke": False}
+BF16_ON_CPU = {"full": None, "cpu": "mixed_bfloat16", "smoke": "float32"}
+RECIPES = {
+    # chapter 3's DCGAN: width 64, Adam(1e-3, beta_1 0.5), float32 (bfloat16 scored worse, chapter 3)
+    "dcgan": {"steps": {"full": 10_000, "cpu": 1_800, "smoke": 20}, "batch_size": 128, "log_every": 100,
+              "z_dim": 64, "width": 64, "lr": 1e-3, "policy": "float32", "jit_compile": GPU_OWN},
+    # chapter 5's VAE, sampled through a Gaussian mixture fitted to its codes after training; bfloat16 on
+    # the cpu budget (as stored: a CPU without bfloat16 runs it at about float32's speed)
+    "vae": {"steps": {"full": 10_000, "cpu": 4_600, "smoke": 20}, "batch_size": 64, "log_every": 100,
+            "z_dim": 16, "width": 32, "lr": 1e-3, "prior": "mixture", "policy": BF16_ON_CPU, "jit_compile": GPU_OWN},
+    # chapter 9's conditional models: the same networks, told the class
+    "cgan": {"steps": {"full": 10_000, "cpu": 1_800, "smoke": 20}, "batch_size": 128, "log_every": 100,
+             "z_dim": 64, "width": 64, "lr": 1e-3, "policy": "float32", "jit_compile": GPU_OWN},
+    "cvae": {"steps": {"full": 10_000, "cpu": 4_600, "smoke": 20}, "batch_size": 64, "log_every": 100,
+             "z_dim": 16, "width": 32, "lr": 1e-3, "policy": BF16_ON_CPU, "jit_compile": GPU_OWN},
+    # chapter 8's toy GAN: two small MLPs on a 2-D Gaussian mixture (helpers.data.toy), many steps per
+    # compiled call (a step takes about a millisecond on a CPU; XLA was slower there)
+    "toy": {"steps": {"full": 20_000, "cpu": 10_000, "smoke": 40}, "batch_size": 256,
+            "log_every": {"full": 2_000, "cpu": 1_000, "smoke": 500},
+            "z_dim": 2, "width": 128, "lr": 1e-3, "policy": "float32", "jit_compile": False},
+    # chapter 11's diffusion model: a U-Net of widths 32/64/96, AdamW at 2e-3, an EMA of its weights, 20
+    # DDIM steps (smoke: a narrow U-Net, so the tests sample it quickly)
+    "diffusion": {"steps": {"full": 20_000, "cpu": 2_200, "smoke": 20}, "batch_size": 64, "log_every": 200,
+                  "width": {"full": 32, "cpu": 32, "smoke": 8}, "lr": 2e-3, "ema": 0.999, "sample_steps": 20,
+                  "policy": BF16_ON_CPU, "jit_compile": GPU_OWN},
+}
+STEPS_PER_EXECUTION = 10  # train steps per compiled call (fewer Python round trips; see fit_steps)
+TOY_STEPS_PER_EXECUTION = 50  # the toy GAN's steps take about a millisecond
+
 
 GANS, VAES, CONDITIONAL = ("dcgan", "cgan", "toy"), ("vae", "cvae"), ("cgan", "cvae")
 IMAGES = ("dcgan", "cgan", "vae", "cvae", "diffusion")
@@ -116,17 +151,18 @@ UNSET_OMITTED = ("ema",)
 
 
 def default(setting: Setting, kind: str):
-    """The value a run of ``kind`` takes when ``setting`` is not given."""
+    """The value a run of ``kind`` takes when ``setting`` is not given: the recipe's for the budget in force
+    (on the full budget, the GPU's own precision and XLA choice where the recipe leaves them open)."""
     if setting.default != "recipe":
         return setting.default
-    recipe = training.RECIPES[kind]
     if setting.name == "data":
         return "ring" if kind == "toy" else "mnist"
-    if isinstance(recipe.get(setting.name), dict):  # one value per budget (steps; the diffusion's width)
-        return recipe[setting.name][runtime.budget()]
-    if setting.name in ("policy", "jit_compile") and setting.name not in recipe:
+    value = RECIPES[kind].get(setting.name, "normal" if setting.name == "prior" else None)
+    if isinstance(value, dict):  # one value per budget
+        value = value[runtime.budget()]
+    if value is None and setting.name in ("policy", "jit_compile"):
         return runtime.device_choices()[setting.name]
-    return recipe.get(setting.name, "normal" if setting.name == "prior" else None)
+    return value
 
 
 def validate(kind: str, values: dict) -> dict:
