@@ -1,10 +1,9 @@
-"""helpers: the small package every chapter of *Generative AI: data matters more* imports.
+"""helpers: the teaching package of *Generative AI: data matters more*, the code its chapters print and call.
 
-Modules, in the direction data flows:
-``runtime`` (device, seeds, budget, banner) -> ``data`` (MNIST loaders, ``tf.data`` pipelines)
--> ``models`` -> ``training`` (the models' train steps, the recipes, ``fit_steps``) with ``callbacks``
-(sample grids, CSV log, checkpoints, NaN guard) -> ``metrics`` / ``plotting``, and ``experiments`` on top
-(cached training runs and grids of them, as tables; the command line trains through it).
+``runtime`` (device, seeds, budget), ``data``, ``models``, ``training`` (the plain GAN, VAE and diffusion model),
+``variants`` (one idea each on top of them), ``diffusion``, ``callbacks``, ``metrics``, ``plotting`` and ``privacy``.
+The machinery that runs, caches and stores experiments is the separate package ``lab``, which imports helpers and is
+never imported by it.
 """
 import os
 

@@ -1,5 +1,5 @@
-"""Callbacks that show training: fixed-noise sample grids (chapters 3 and 5) and TensorBoard (tools page).
-A grid is named by the run's global step (``model.global_step``, kept by ``experiments.fit_steps``).
+"""The callback that shows training: fixed-noise sample grids (chapters 3 and 5), each named by the run's
+global step (``model.global_step``, kept by ``lab.fitting.fit_steps``).
 """
 from __future__ import annotations
 
@@ -7,21 +7,15 @@ import os
 
 import keras
 import numpy as np
+from matplotlib import image  # not pyplot: saving a PNG must not switch a notebook's backend
 
-from . import data
-
-
-def _step(model) -> int:
-    return int(getattr(model, "global_step", 0))
+from . import data, plotting
 
 
 class SampleGrid(keras.callbacks.Callback):
-    """Generate images from one fixed batch of latent codes every ``every`` steps (at log rows; ``None``:
-    every log row) and at the last step; keep them in ``grids`` with their ``steps`` (for animations) and
-    optionally save them to ``out_dir`` (``samples_STEP.png``, a grid to look at, and ``samples_STEP.npy``,
-    the uint8 images). Works for any model with ``generate(z)``, ``z_dim`` and ``scale``; a model whose
-    outputs are points ``(n, d)`` (the toy GAN) has them kept as float32 and saved as ``.npy`` only. A
-    conditional model (``num_classes``) is asked for the classes in equal blocks (``n=100``: one row per digit)."""
+    """Images from one fixed batch of latent codes every ``every`` steps (``None``: every log row) and at the last,
+    kept in ``grids`` with their ``steps`` and saved to ``out_dir`` if given; a conditional model gets the classes
+    in equal blocks (``n=100``: a row per digit)."""
 
     def __init__(self, n: int = 64, every: int | None = None, out_dir: str | None = None, seed: int = 1234):
         super().__init__()
@@ -29,33 +23,27 @@ class SampleGrid(keras.callbacks.Callback):
         self.grids, self.steps = [], []
 
     def on_train_begin(self, logs=None):
-        self.z = np.random.default_rng(self.seed).standard_normal((self.n, self.model.z_dim)).astype("float32")
+        rng = np.random.default_rng(self.seed)
+        self.z = rng.standard_normal((self.n, self.model.z_dim)).astype("float32")
         classes = getattr(self.model, "num_classes", None)
         # a conditional model: the classes in equal blocks, one row of the grid per class when n = classes^2
         self.labels = None if not classes else (np.arange(self.n) * classes // self.n).astype("int32")
 
     def on_epoch_end(self, epoch, logs=None):
-        step = _step(self.model)
+        step = int(getattr(self.model, "global_step", 0))
         last = step == getattr(self.model, "final_step", None)
         if (self.every and step % self.every and not last) or step in self.steps:
             return
-        images = np.asarray(self.model.generate(self.z, *([] if self.labels is None else [self.labels])),
-                            dtype=np.float32)
+        labels = [] if self.labels is None else [self.labels]
+        images = np.asarray(self.model.generate(self.z, *labels), dtype=np.float32)
         points = images.ndim == 2
         if not points:
             images = data.to_uint8(images, self.model.scale)
         self.grids.append(images)
         self.steps.append(step)
-        if self.out_dir and points:
+        if self.out_dir:
             os.makedirs(self.out_dir, exist_ok=True)
-            np.save(os.path.join(self.out_dir, f"samples_{step:06d}.npy"), images)
-        elif self.out_dir:
-            # matplotlib.image, not pyplot: saving a PNG must not switch a notebook's backend (an earlier
-            # version called matplotlib.use("Agg") here, and every later figure of the notebook vanished)
-            from matplotlib import image
-
-            from . import plotting
-
-            os.makedirs(self.out_dir, exist_ok=True)
-            image.imsave(os.path.join(self.out_dir, f"samples_{step:06d}.png"), plotting.tile(images), cmap="gray")
-            np.save(os.path.join(self.out_dir, f"samples_{step:06d}.npy"), images)
+            path = os.path.join(self.out_dir, f"samples_{step:06d}")
+            if not points:
+                image.imsave(path + ".png", plotting.tile(images), cmap="gray")
+            np.save(path + ".npy", images)

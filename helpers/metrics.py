@@ -1,19 +1,22 @@
-"""Judging generated digits: a small MNIST classifier that ships with the package (weights in
-``helpers/assets``), the recognition score built on it, and the distribution metrics FID, KID, IS and
-precision/recall (float64, matching the reference implementations' conventions), plus InceptionV3
-features for users who can download its weights.
-
-Introduced in chapter 3 (``03_gan_mnist``); the evaluation chapter (``06_evaluation``)
-adds the distribution metrics. The classifier is trained by
-``scripts/train_classifier.py`` on the training split of :func:`helpers.data.load_mnist` and never sees
-the test split nor any generated image, so it is independent of every generator in the book.
+"""Judging generated digits (chapters 3, 6, 7, 9 and 10): the small classifiers shipped in ``helpers/assets``
+(trained by ``scripts/train_classifier.py`` on training images only) and the scores built on them, the
+distribution metrics FID, KID, IS, precision/recall and density/coverage, and copying and membership measures.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 
+import keras
 import numpy as np
+import tensorflow as tf
+from keras import layers
+from scipy.special import softmax
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import pairwise_distances, roc_auc_score
+from sklearn.neighbors import NearestNeighbors
 
 from . import data
 
@@ -24,11 +27,7 @@ _classifiers: dict = {}
 
 
 def build_classifier():
-    """The classifier's architecture: two conv blocks, a 128-unit feature layer, 10 logits (the same for
-    MNIST and Fashion-MNIST, each with its own weights)."""
-    import keras
-    from keras import layers
-
+    """The shipped classifiers' architecture: two conv blocks, a 128-unit feature layer, 10 logits."""
     inputs = keras.Input((28, 28, 1))
     x = layers.Conv2D(32, 3, padding="same", activation="relu")(inputs)
     x = layers.Conv2D(32, 3, padding="same", activation="relu")(x)
@@ -43,6 +42,11 @@ def build_classifier():
     return keras.Model(inputs, [features, logits], name="mnist_classifier")
 
 
+def _missing(path: str, options: str) -> FileNotFoundError:
+    return FileNotFoundError(f"{path} is missing; reinstall the package or run "
+                             f"`python scripts/train_classifier.py {options}`.")
+
+
 def classifier(dataset: str = "mnist"):
     """The shipped, trained classifier of ``dataset`` (``"mnist"`` or ``"fashion"``), loaded once."""
     if dataset not in data.IMAGE_DATA:
@@ -50,8 +54,7 @@ def classifier(dataset: str = "mnist"):
     if dataset not in _classifiers:
         path = WEIGHTS if dataset == "mnist" else FASHION_WEIGHTS
         if not os.path.exists(path):
-            raise FileNotFoundError(f"{path} is missing; reinstall the package or run "
-                                    f"`python scripts/train_classifier.py --data {dataset}`.")
+            raise _missing(path, f"--data {dataset}")
         model = build_classifier()
         model.load_weights(path)
         _classifiers[dataset] = model
@@ -83,10 +86,7 @@ def _predict(images, dataset="mnist", batch_size=500):
 
 
 def class_probabilities(images, dataset: str = "mnist") -> np.ndarray:
-    """Softmax class probabilities ``(N, 10)`` for uint8 images ``(N, 28, 28)`` (``dataset``: whose
-    classifier reads them, ``"mnist"`` or ``"fashion"``)."""
-    from scipy.special import softmax
-
+    """Softmax class probabilities ``(N, 10)`` of uint8 images by ``dataset``'s classifier."""
     return softmax(_predict(images, dataset)[1], axis=1)
 
 
@@ -96,8 +96,7 @@ def features(images, dataset: str = "mnist") -> np.ndarray:
 
 
 def recognition(images, dataset: str = "mnist") -> dict:
-    """How recognisable generated digits are: the classifier's mean confidence (its top probability),
-    the share of images predicted as each class, and how many classes hold at least 2%."""
+    """How recognisable images are: the mean top probability, the class shares, how many classes hold 2%."""
     p = class_probabilities(images, dataset)
     shares = np.bincount(p.argmax(axis=1), minlength=10) / len(p)
     return {
@@ -111,15 +110,7 @@ _readers: dict = {}
 
 
 def fit_second_reader(dataset: str = "mnist"):
-    """An independent reader of ``dataset``'s images: logistic regression on raw pixels (scikit-learn),
-    fitted on up to 10,000 images of the training split. It shares nothing with the shipped classifier
-    (no convolutions, no features, another fitting method), so when both read a sample as the same class,
-    the sample is not merely fooling one network. ``scripts/train_classifier.py --reader`` ships its fit."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-
+    """A reader independent of the classifier: logistic regression on the pixels of up to 10,000 training images."""
     (x, y), _ = data.load_images(dataset)
     pick = np.random.default_rng(0).permutation(len(x))[:10_000]
     with warnings.catch_warnings():  # 300 iterations: close enough to the optimum to read images
@@ -128,15 +119,11 @@ def fit_second_reader(dataset: str = "mnist"):
 
 
 def second_reader(dataset: str = "mnist"):
-    """The shipped fit of :func:`fit_second_reader` (``helpers/assets/<dataset>_reader.npz``), loaded once:
-    every machine reads samples with the same second reader, without fitting it again."""
+    """The shipped fit of :func:`fit_second_reader` (``helpers/assets/<dataset>_reader.npz``), loaded once."""
     if dataset not in _readers:
-        from sklearn.linear_model import LogisticRegression
-
         path = READER.format(dataset)
         if not os.path.exists(path):
-            raise FileNotFoundError(f"{path} is missing; reinstall the package or run "
-                                    f"`python scripts/train_classifier.py --data {dataset} --reader`.")
+            raise _missing(path, f"--data {dataset} --reader")
         reader, saved = LogisticRegression(), np.load(path)
         reader.coef_, reader.intercept_, reader.classes_ = saved["coef"], saved["intercept"], np.arange(10)
         _readers[dataset] = reader
@@ -144,25 +131,20 @@ def second_reader(dataset: str = "mnist"):
 
 
 def readers_agree(images, dataset: str = "mnist") -> float:
-    """The share of uint8 images ``(N, 28, 28)`` that :func:`second_reader` and the shipped classifier
-    read as the same class (compare it with the same share on real held-out images)."""
+    """The share of uint8 images that :func:`second_reader` and the shipped classifier read as the same class."""
     predicted = second_reader(dataset).predict(_embed(images, "pixels"))
     return float(np.mean(predicted == class_probabilities(images, dataset).argmax(1)))
 
 
 def meets_bar(row, confidence: float = 0.90, agree: float = 0.80, classes: int = 10) -> bool:
-    """Do two independent readers recognise a run's samples? ``row`` holds its scores: the shipped
-    classifier's mean ``confidence`` at least ``confidence`` with at least ``classes`` (all 10) ``classes``
-    at 2% or more, and ``readers_agree`` (the second reader) at least ``agree``. The book's bar for a model
-    a verdict rests on: 0.90 and 0.80 on MNIST; on Fashion-MNIST chapter 7 sets 95% of what the two readers
-    give real images (``classes=0`` asks only whether the readers read the samples, where a missing class is
-    the effect measured). Introduced in chapter 7."""
-    return bool(row["confidence"] >= confidence and row["readers_agree"] >= agree and row["classes"] >= classes)
+    """Do both readers recognise a run's samples? ``row`` holds its ``confidence``, ``readers_agree`` and
+    ``classes`` (at 2% or more); ``classes=0`` skips that test. Introduced in chapter 7."""
+    ok = row["confidence"] >= confidence and row["readers_agree"] >= agree
+    return bool(ok and row["classes"] >= classes)
 
 
 # ----------------------------------------------------------------------------------------------------
-# Distribution metrics. Introduced in chapter 6 (``06_evaluation``). Everything is computed
-# in float64 with numpy; inputs are feature matrices (N, d) or class-probability matrices (N, classes).
+# Distribution metrics, chapter 6: float64 numpy on feature matrices (N, d) or class probabilities (N, classes).
 def _features(x, name: str, min_rows: int = 2) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 2:
@@ -175,45 +157,39 @@ def _features(x, name: str, min_rows: int = 2) -> np.ndarray:
     return x
 
 
-def _same_width(a, b, names=("features_a", "features_b")):
+def _pair(a, b, names=("features_a", "features_b")):
+    a, b = _features(a, names[0]), _features(b, names[1])
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"{names[0]} has {a.shape[1]} features per sample but {names[1]} has {b.shape[1]}")
+    return a, b
 
 
 def statistics(features_, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance (unbiased, ``np.cov`` convention) of a feature matrix, float64. Centred in
-    blocks of ``chunk`` rows, so a 10,000 x 2048 set needs no second full-size copy."""
+    """Mean and unbiased covariance of a feature matrix, float64, centred in blocks of ``chunk`` rows."""
     x = _features(features_, "features")
     mu = x.mean(axis=0)
     cov = np.zeros((x.shape[1], x.shape[1]))
     for i in range(0, len(x), chunk):
-        block = x[i:i + chunk] - mu
+        block = x[i : i + chunk] - mu
         cov += block.T @ block
     return mu, cov / (len(x) - 1)
 
 
 def _nonnegative(eigenvalues):
-    """Eigenvalues of a positive semi-definite matrix with rounding noise (below d * eps * the largest) set
-    to 0: the square root would turn a 1e-16 into a 1e-8."""
-    return np.where(eigenvalues > len(eigenvalues) * np.finfo(float).eps * eigenvalues.max(), eigenvalues, 0.0)
+    """Eigenvalues of a PSD matrix with rounding noise (below d * eps * the largest) set to 0."""
+    noise = len(eigenvalues) * np.finfo(float).eps * eigenvalues.max()
+    return np.where(eigenvalues > noise, eigenvalues, 0.0)
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
-    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2):
-    ||mu1 - mu2||^2 + tr(sigma1) + tr(sigma2) - 2 tr((sigma1 sigma2)^(1/2)).
-
-    The trace of the matrix square root is computed in a symmetric form: sigma1 sigma2 has the same
-    eigenvalues as the symmetric positive semi-definite matrix R^T sigma2 R for any R with R R^T = sigma1,
-    so the trace is the sum of the square roots of that matrix's eigenvalues (clipped at 0 against
-    rounding). R is the Cholesky factor of sigma1 when sigma1 is positive definite (fast), otherwise its
-    symmetric square root from an eigendecomposition (singular covariances, e.g. fewer samples than
-    dimensions, stay finite). No ``scipy.linalg.sqrtm``. Same value as TTUR / pytorch-fid.
-    """
+    """Fréchet distance ||mu1 - mu2||^2 + tr(sigma1) + tr(sigma2) - 2 tr((sigma1 sigma2)^(1/2)), as TTUR and
+    pytorch-fid, without ``sqrtm``: the trace is that of the symmetric R^T sigma2 R with R R^T = sigma1."""
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     d = mu1.shape[0]
     if mu1.shape != (d,) or mu2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
-        raise ValueError(f"shapes do not match: mu1 {mu1.shape}, sigma1 {s1.shape}, mu2 {mu2.shape}, sigma2 {s2.shape}")
+        shapes = f"mu1 {mu1.shape}, sigma1 {s1.shape}, mu2 {mu2.shape}, sigma2 {s2.shape}"
+        raise ValueError(f"shapes do not match: {shapes}")
     for name, v in (("mu1", mu1), ("mu2", mu2), ("sigma1", s1), ("sigma2", s2)):
         if not np.all(np.isfinite(v)):
             raise ValueError(f"{name} contains NaN or infinity")
@@ -229,10 +205,8 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 
 def fid(features_a, features_b) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets (the FID when the features are
-    Inception-v3 pool features; the book mostly uses its MNIST classifier's features)."""
-    a, b = _features(features_a, "features_a"), _features(features_b, "features_b")
-    _same_width(a, b)
+    """Fréchet distance between Gaussians fitted to two feature sets (the FID on Inception-v3 features)."""
+    a, b = _pair(features_a, features_b)
     return frechet_distance(*statistics(a), *statistics(b))
 
 
@@ -247,18 +221,14 @@ def _poly3_sum(x, y, d, skip_diagonal=False) -> float:
 
 def _mmd2_unbiased(x, y) -> float:
     d, m, n = x.shape[1], len(x), len(y)
-    return (_poly3_sum(x, x, d, True) / (m * (m - 1)) + _poly3_sum(y, y, d, True) / (n * (n - 1))
-            - 2 * _poly3_sum(x, y, d) / (m * n))
+    within = _poly3_sum(x, x, d, True) / (m * (m - 1)) + _poly3_sum(y, y, d, True) / (n * (n - 1))
+    return within - 2 * _poly3_sum(x, y, d) / (m * n)
 
 
 def kid(features_a, features_b, subsets: int = 100, subset_size: int | None = 1000, seed: int = 0):
-    """Kernel Inception Distance: the unbiased estimate of MMD^2 with the kernel k(x, y) = (x.y / d + 1)^3,
-    averaged over ``subsets`` random subsets of ``subset_size`` samples from each set (drawn without
-    replacement, as torch-fidelity does). Returns ``(mean, std)`` (std with ddof=0). ``subset_size=None``
-    uses both whole sets once (std 0), as does a ``subset_size`` equal to both set sizes. A ``subset_size``
-    larger than a set raises ``ValueError``."""
-    a, b = _features(features_a, "features_a"), _features(features_b, "features_b")
-    _same_width(a, b)
+    """Kernel Inception Distance ``(mean, std)``: the unbiased MMD^2 with kernel (x.y / d + 1)^3 over ``subsets``
+    subsets of ``subset_size`` drawn without replacement, as torch-fidelity (``None``: the whole sets)."""
+    a, b = _pair(features_a, features_b)
     if subset_size is None:
         return _mmd2_unbiased(a, b), 0.0
     if subset_size < 2:
@@ -282,10 +252,8 @@ def kid(features_a, features_b, subsets: int = 100, subset_size: int | None = 10
 
 
 def inception_score(probs, splits: int = 10, seed: int = 0):
-    """Inception Score exp(E_x KL(p(y|x) || p(y))) of class probabilities ``(N, classes)``, computed on
-    ``splits`` equal parts after a seeded shuffle (so input sorted by class scores the same), with
-    p(y) the mean prediction within each part. Returns ``(mean, std)`` over the parts (ddof=0), as
-    torch-fidelity does. Ranges from 1 to the number of classes."""
+    """Inception Score exp(E_x KL(p(y|x) || p(y))) of class probabilities ``(N, classes)`` on ``splits``
+    parts after a seeded shuffle. Returns ``(mean, std)`` over the parts, as torch-fidelity does."""
     p = _features(probs, "probs", min_rows=max(2, splits))
     if np.any(p < 0) or not np.allclose(p.sum(axis=1), 1.0, atol=1e-4):
         raise ValueError("probs must be class probabilities: non-negative rows that sum to 1 (apply softmax)")
@@ -297,7 +265,8 @@ def inception_score(probs, splits: int = 10, seed: int = 0):
         log_p = np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), 0.0)
     scores = []
     for i in range(splits):
-        part, log_part = p[i * n // splits:(i + 1) * n // splits], log_p[i * n // splits:(i + 1) * n // splits]
+        lo, hi = i * n // splits, (i + 1) * n // splits
+        part, log_part = p[lo:hi], log_p[lo:hi]
         marginal = part.mean(axis=0)
         log_marginal = np.log(np.where(marginal > 0, marginal, 1.0))
         kl = (part * (log_part - log_marginal)).sum(axis=1).mean()
@@ -305,46 +274,32 @@ def inception_score(probs, splits: int = 10, seed: int = 0):
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def _pairwise_distances(x, y):
-    """Euclidean distances (len(x), len(y)) (scikit-learn)."""
-    from sklearn.metrics import pairwise_distances
-
-    return pairwise_distances(x, y)
-
-
 def _radii(x, k):
     # distance to the k-th nearest neighbour other than the point itself (index k counts the point at 0)
-    return np.partition(_pairwise_distances(x, x), k, axis=1)[:, k]
+    return np.partition(pairwise_distances(x, x), k, axis=1)[:, k]
 
 
 def precision_recall(real_features, fake_features, k: int = 3):
-    """Improved precision and recall (Kynkäänniemi et al. 2019). Each real sample gets a ball whose
-    radius is the distance to its k-th nearest real neighbour; precision is the share of fake samples
-    inside at least one real ball (distance <= radius). Recall swaps the roles. Returns
-    ``(precision, recall)``."""
-    real, fake = _features(real_features, "real_features"), _features(fake_features, "fake_features")
-    _same_width(real, fake, ("real_features", "fake_features"))
+    """Improved precision and recall (Kynkäänniemi et al. 2019): the share of fakes inside the ball of at
+    least one real sample (radius: its distance to its k-th nearest real neighbour), and the other way round."""
+    real, fake = _pair(real_features, fake_features, ("real_features", "fake_features"))
     if k < 1 or k >= min(len(real), len(fake)):
-        raise ValueError(f"k must be between 1 and the smaller set's size - 1, got k={k} for "
-                         f"{len(real)} real and {len(fake)} fake samples")
+        sizes = f"{len(real)} real and {len(fake)} fake samples"
+        raise ValueError(f"k must be between 1 and the smaller set's size - 1, got k={k} for {sizes}")
     real_r, fake_r = _radii(real, k), _radii(fake, k)
-    between = _pairwise_distances(fake, real)  # (fake, real), used both ways
+    between = pairwise_distances(fake, real)  # (fake, real), used both ways
     precision = (between <= real_r[None, :]).any(axis=1).mean()
     recall = (between <= fake_r[:, None]).any(axis=0).mean()
     return float(precision), float(recall)
 
 
 def density_coverage(real_features, fake_features, k: int = 5):
-    """Density and coverage (Naeem et al. 2020), on the same k-nearest-neighbour balls around the real
-    samples as :func:`precision_recall`. Density counts how many real balls hold each fake sample, over k
-    and averaged (about 1 when fakes are distributed like reals; a fake in one wide outlier ball adds only
-    1/k); coverage is the share of real samples whose ball holds at least one fake. Strict inequalities,
-    as in the authors' ``prdc`` package. Returns ``(density, coverage)``. Introduced in chapter 6."""
-    real, fake = _features(real_features, "real_features"), _features(fake_features, "fake_features")
-    _same_width(real, fake, ("real_features", "fake_features"))
+    """Density and coverage (Naeem et al. 2020) on :func:`precision_recall`'s real balls: how many balls hold each
+    fake, over k, and the share of balls holding a fake (strict, as ``prdc``). Introduced in chapter 6."""
+    real, fake = _pair(real_features, fake_features, ("real_features", "fake_features"))
     if k < 1 or k >= len(real):
         raise ValueError(f"k must be between 1 and the number of real samples - 1, got k={k} for {len(real)}")
-    inside = _pairwise_distances(real, fake) < _radii(real, k)[:, None]  # (real, fake): fake in real's ball
+    inside = pairwise_distances(real, fake) < _radii(real, k)[:, None]  # (real, fake): fake in real's ball
     return float(inside.sum(axis=0).mean() / k), float(inside.any(axis=1).mean())
 
 
@@ -358,31 +313,21 @@ def _embed(images, space: str, dataset: str = "mnist") -> np.ndarray:
 
 
 def nearest_distances(queries, reference, space: str = "features", dataset: str = "mnist") -> np.ndarray:
-    """For each uint8 image of ``queries`` ``(N, 28, 28)``, the Euclidean distance to its nearest image of
-    ``reference``, in ``space``: ``"features"`` (the shipped classifier's) or ``"pixels"`` (in [0, 1], so
-    a distance of 1 is one pixel going from black to white). Introduced in chapter 10."""
+    """The distance from each uint8 image of ``queries`` to its nearest image of ``reference``, in ``space``:
+    ``"features"`` (the shipped classifier's) or ``"pixels"`` (in [0, 1]). Introduced in chapter 10."""
     return _nearest(_embed(queries, space, dataset), _embed(reference, space, dataset))
 
 
 def copy_distances(samples, train, test, space: str = "features", dataset: str = "mnist"):
-    """Nearest-neighbour distances that tell new digits from copies (Meehan, Chaudhuri & Dasgupta 2020,
-    "A Non-Parametric Test to Detect Data-Copying in Generative Models"). For uint8 images ``(N, 28, 28)``
-    returns ``(sample_to_train, test_to_train)``: for each generated sample, the distance to its nearest
-    training image, and for each held-out real image the same. A generator that makes new digits gives
-    distances like the held-out ones; one that copies gives smaller ones (exact copies give 0).
-    ``space`` is ``"features"`` (the shipped classifier's, default) or ``"pixels"`` (in [0, 1]).
-    Introduced in chapter 7."""
+    """``(sample_to_train, test_to_train)``: each sample's and each held-out image's distance to its nearest
+    training image (Meehan, Chaudhuri & Dasgupta 2020); copies give smaller ones. Introduced in chapter 7."""
     train_e = _embed(train, space, dataset)
     return _nearest(_embed(samples, space, dataset), train_e), _nearest(_embed(test, space, dataset), train_e)
 
 
 def membership_auc(member_scores, nonmember_scores) -> tuple[float, float]:
-    """How well a score tells two groups apart: the area under the ROC curve, i.e. the probability that
-    a random member scores higher than a random non-member (ties count half; the Mann-Whitney U over
-    ``m * n``), and its standard error (Hanley & McNeil 1982). 0.5 is chance, 1.0 perfect separation.
-    Returns ``(auc, se)``. Introduced in chapter 10 (membership inference)."""
-    from sklearn.metrics import roc_auc_score
-
+    """``(auc, se)``: the probability that a random member scores higher than a random non-member (ties
+    count half) and its standard error (Hanley & McNeil 1982). 0.5 is chance. Introduced in chapter 10."""
     a = np.asarray(member_scores, np.float64).reshape(-1)
     b = np.asarray(nonmember_scores, np.float64).reshape(-1)
     if len(a) < 2 or len(b) < 2 or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
@@ -395,24 +340,17 @@ def membership_auc(member_scores, nonmember_scores) -> tuple[float, float]:
 
 
 def memorised(samples, train, space: str = "pixels", threshold: float = 1 / 3, dataset: str = "mnist"):
-    """Gu et al.'s (2023) memorisation rule, per sample: a uint8 sample ``(N, 28, 28)`` counts as memorised
-    when its nearest image of ``train`` is closer than ``threshold`` times its second nearest, i.e. it sits
-    on one training image rather than among many. Returns ``(share memorised, ratios d1 / d2)``.
-    ``space`` as in :func:`nearest_distances`. Introduced in chapter 6."""
-    from sklearn.neighbors import NearestNeighbors
-
-    d = NearestNeighbors(n_neighbors=2).fit(_embed(train, space, dataset)).kneighbors(_embed(samples, space, dataset))[0]
+    """Gu et al.'s (2023) rule: a sample is memorised when its nearest training image is closer than
+    ``threshold`` times its second nearest. Returns ``(share memorised, ratios d1 / d2)``. Introduced in chapter 6."""
+    neighbours = NearestNeighbors(n_neighbors=2).fit(_embed(train, space, dataset))
+    d = neighbours.kneighbors(_embed(samples, space, dataset))[0]
     ratios = d[:, 0] / np.maximum(d[:, 1], 1e-12)
     return float(np.mean(ratios < threshold)), ratios
 
 
 def copy_test(sample_to_train, test_to_train) -> float:
-    """Meehan, Chaudhuri & Dasgupta's (2020) data-copying statistic Z_U in one cell: the Mann-Whitney U of
-    the generated samples' nearest-training distances against the held-out digits' (the two arrays of
-    :func:`copy_distances`), standardised. Around 0: samples are as far from the training set as new real
-    digits; strongly negative (below -3, say): samples sit closer to the training set than new digits do,
-    i.e. copying; positive: farther (underfitting). The paper also splits the space into cells and averages
-    Z_U over them, which finds copying confined to one region; one cell does not."""
+    """Meehan et al.'s (2020) data-copying statistic Z_U in one cell: the standardised Mann-Whitney U of the
+    two arrays of :func:`copy_distances`. Near 0: no copying; below -3: copying; positive: underfitting."""
     m, n = len(np.ravel(sample_to_train)), len(np.ravel(test_to_train))
     auc, _ = membership_auc(sample_to_train, test_to_train)  # P(sample farther than held-out)
     return float((auc - 0.5) * m * n / np.sqrt(m * n * (m + n + 1) / 12))
@@ -420,28 +358,16 @@ def copy_test(sample_to_train, test_to_train) -> float:
 
 def _nearest(x, y) -> np.ndarray:
     """For each row of x, the Euclidean distance to its nearest row of y (scikit-learn's exact search)."""
-    from sklearn.neighbors import NearestNeighbors
-
     return NearestNeighbors(n_neighbors=1).fit(y).kneighbors(x)[0][:, 0]
 
 
-# ----------------------------------------------------------------------------------------------------
-# Inception-v3 features, for users who can download its ImageNet weights (the standard FID features).
 def inception_features(images, weights="imagenet", batch_size: int = 50) -> np.ndarray:
-    """2048-D pool features of Keras' InceptionV3 for uint8 MNIST-style images ``(N, 28, 28)``: grey is
-    repeated to RGB, resized to 299x299 (bilinear), scaled with ``inception_v3.preprocess_input``.
-
-    ``weights="imagenet"`` downloads the weights once (about 90 MB) into ``~/.keras/models``; without the
-    internet this raises an error that says what to do. ``weights=None`` gives an untrained network, for
-    tests. Note: the published FID uses the TF1 Inception graph of TTUR; Keras' InceptionV3 is a close but
-    not identical network, so compare numbers only with numbers computed the same way."""
-    import keras
-    import tensorflow as tf
-
+    """2048-D pool features of Keras' InceptionV3 (``weights=None``: untrained, for tests) for uint8 images; not
+    TTUR's TF1 graph, so compare only with numbers computed the same way."""
     x = data.check_images(images)
+    options = dict(include_top=False, pooling="avg", weights=weights, input_shape=(299, 299, 3))
     try:
-        net = keras.applications.InceptionV3(include_top=False, pooling="avg", weights=weights,
-                                             input_shape=(299, 299, 3))
+        net = keras.applications.InceptionV3(**options)
     except Exception as err:  # noqa: BLE001 - any download failure gets the same advice
         raise RuntimeError(
             "could not load the InceptionV3 ImageNet weights (no internet?). Download them once on a machine "
@@ -450,51 +376,44 @@ def inception_features(images, weights="imagenet", batch_size: int = 50) -> np.n
         ) from err
     out = []
     for i in range(0, len(x), batch_size):
-        batch = tf.image.resize(tf.image.grayscale_to_rgb(tf.constant(x[i:i + batch_size], tf.float32)), (299, 299))
-        batch = keras.applications.inception_v3.preprocess_input(batch)
+        batch = tf.image.grayscale_to_rgb(tf.constant(x[i : i + batch_size], tf.float32))
+        batch = keras.applications.inception_v3.preprocess_input(tf.image.resize(batch, (299, 299)))
         out.append(np.asarray(net(batch, training=False), np.float64))
     return np.concatenate(out)
 
 
 def evaluate(fake_images, real_images=None, subset_size: int = 1000, subsets: int = 100, seed: int = 0,
              real_features=None, dataset: str = "mnist", knn_size: int | None = None) -> dict:
-    """Every metric of the evaluation chapter for uint8 images ``(N, 28, 28)`` against real ones, on the
-    shipped classifier's features (FID, KID, precision/recall, density/coverage) and class probabilities (IS). Pass
-    ``real_features`` (from :func:`features`) instead of ``real_images`` to score many sets against one
-    reference without extracting its features again. ``knn_size`` compares the k-NN measures (precision,
-    recall, density, coverage) with the first ``knn_size`` real images only (default: all of them)."""
+    """Every metric of chapter 6 for uint8 images against ``real_images`` (or their ``real_features``), on the
+    shipped classifier; ``knn_size``: how many real images the k-NN measures use (default all)."""
     if (real_images is None) == (real_features is None):
         raise ValueError("pass the real reference as real_images or as real_features (not both)")
     fake_f, fake_logits = _predict(fake_images, dataset)
-    real_f = _predict(real_images, dataset)[0] if real_features is None else _features(real_features, "real_features")
-    from scipy.special import softmax
-
-    fake_p = softmax(fake_logits, axis=1)
-    size = min(subset_size, len(fake_f), len(real_f))
-    kid_mean, kid_std = kid(real_f, fake_f, subsets=subsets, subset_size=size, seed=seed)
-    is_mean, is_std = inception_score(fake_p, splits=min(10, len(fake_p) // 2), seed=seed)
-    precision, recall = precision_recall(real_f[:knn_size], fake_f)
-    density, coverage = density_coverage(real_f[:knn_size], fake_f)
-    return {"fid": fid(real_f, fake_f), "kid": kid_mean, "kid_std": kid_std, "kid_subset_size": size,
-            "is": is_mean, "is_std": is_std, "precision": precision, "recall": recall, "density": density,
-            "coverage": coverage,
-            "n_fake": len(fake_f), "n_real": len(real_f), "features": f"helpers {'MNIST' if dataset == 'mnist' else 'Fashion-MNIST'} classifier (128-D)"}
+    if real_features is None:
+        real_f = _predict(real_images, dataset)[0]
+    else:
+        real_f = _features(real_features, "real_features")
+    fake_p, size = softmax(fake_logits, axis=1), min(subset_size, len(fake_f), len(real_f))
+    out = {"fid": fid(real_f, fake_f)}
+    out["kid"], out["kid_std"] = kid(real_f, fake_f, subsets=subsets, subset_size=size, seed=seed)
+    out["kid_subset_size"] = size
+    out["is"], out["is_std"] = inception_score(fake_p, splits=min(10, len(fake_p) // 2), seed=seed)
+    out["precision"], out["recall"] = precision_recall(real_f[:knn_size], fake_f)
+    out["density"], out["coverage"] = density_coverage(real_f[:knn_size], fake_f)
+    out["n_fake"], out["n_real"] = len(fake_f), len(real_f)
+    name = "MNIST" if dataset == "mnist" else "Fashion-MNIST"
+    return {**out, "features": f"helpers {name} classifier (128-D)"}
 
 
 def mode_coverage(samples, centres, std: float) -> dict:
-    """Mode coverage of 2-D (or any-D) samples of a Gaussian mixture with the given ``centres`` and
-    component standard deviation ``std``, with the definitions of Srivastava et al. 2017 (VEEGAN) and
-    Lin et al. 2018 (PacGAN): a sample is *high quality* when it lies within 3 std of its nearest centre;
-    a mode is *captured* when it is the nearest centre of at least one high-quality sample. Returns
-    ``{"modes": captured modes, "high_quality": share of high-quality samples, "reverse_kl": KL between
-    the distribution of high-quality samples over the modes and the uniform one}`` (0 when every mode
-    gets the same share; NaN when no sample is high quality). Introduced in chapter 8."""
+    """Mode coverage as in VEEGAN and PacGAN: ``modes`` with a sample within 3 ``std``, the ``high_quality`` share
+    of such samples, and the ``reverse_kl`` of their spread over the modes from uniform. Introduced in chapter 8."""
     samples, centres = np.asarray(samples, np.float64), np.asarray(centres, np.float64)
     if samples.ndim != 2 or centres.ndim != 2 or samples.shape[1] != centres.shape[1]:
         raise ValueError(f"samples (n, d) and centres (k, d) must share d; got {samples.shape} and {centres.shape}")
     if len(samples) == 0 or std <= 0:
         raise ValueError("need at least one sample and std > 0")
-    distances = _pairwise_distances(samples, centres)
+    distances = pairwise_distances(samples, centres)
     nearest, good = distances.argmin(1), distances.min(1) <= 3 * std
     counts = np.bincount(nearest[good], minlength=len(centres))
     result = {"modes": int((counts > 0).sum()), "high_quality": float(good.mean())}
@@ -507,11 +426,7 @@ def mode_coverage(samples, centres, std: float) -> dict:
 # ----------------------------------------------------------------------------------------------------
 # Generated data as training data. Introduced in chapter 9.
 def small_classifier(seed: int = 0):
-    """A small CNN for the train-on-synthetic test (two stride-2 convolutions, 10 logits): much cheaper
-    to train than the shipped classifier, and independent of it."""
-    import keras
-    from keras import layers
-
+    """A small CNN for the train-on-synthetic test, much cheaper than the shipped classifier."""
     keras.utils.set_random_seed(seed)
     return keras.Sequential([
         keras.Input((28, 28, 1)),
@@ -525,19 +440,13 @@ def small_classifier(seed: int = 0):
 
 def classification_accuracy_score(train_images, train_labels, test_images, test_labels, steps: int = 600,
                                   batch_size: int = 64, seed: int = 0) -> float:
-    """Train a fresh :func:`small_classifier` on ``train_images`` with ``train_labels`` (e.g. generated,
-    labelled digits) and return its accuracy on the real ``test_images`` (Ravuri & Vinyals 2019,
-    "Classification Accuracy Score for Conditional Generative Models": train on synthetic, test on real).
-    Every training set gets the same number of updates (``steps`` batches), so a small set is not also an
-    under-trained one. Images are uint8 ``(N, 28, 28)``; labels integers or one-hot."""
-    import keras
-
+    """Train a fresh :func:`small_classifier` for ``steps`` batches on (generated) labelled images and return
+    its accuracy on real ones (Ravuri & Vinyals 2019: train on synthetic, test on real)."""
     model = small_classifier(seed)  # seeds everything first: the order of the draws below depends on it
-    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    # make_dataset checks the images and their labels
-    train = data.make_dataset(train_images, train_labels, batch_size=min(batch_size, len(train_images)),
-                              scale="unit", seed=seed).repeat()
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(keras.optimizers.Adam(1e-3), loss, metrics=["accuracy"])
+    size = min(batch_size, len(train_images))  # make_dataset checks the images and their labels
+    train = data.make_dataset(train_images, train_labels, batch_size=size, scale="unit", seed=seed).repeat()
     test = data.make_dataset(test_images, test_labels, batch_size=500, scale="unit", shuffle=False,
                              drop_remainder=False)
     model.fit(train, steps_per_epoch=int(steps), epochs=1, shuffle=False, verbose=0)  # the pipeline shuffles

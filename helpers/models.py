@@ -1,22 +1,21 @@
-"""Network builders: the article's GAN networks (as printed, and corrected), a DCGAN, and a
-convolutional VAE's encoder and decoder.
-
-Introduced in chapter 3 (``03_gan_mnist``). Generators map ``(B, z_dim)`` noise to
-``(B, 28, 28, 1)`` images in ``[-1, 1]`` (tanh); discriminators map images to one *logit* per image.
-The VAE builders (hands-on VAE chapter, ``05_vae_mnist``) work on images in ``[0, 1]``: the encoder maps
-them to ``2 * z_dim`` numbers (the mean and the log-variance of q(z|x)), the decoder maps ``z`` to
-one Bernoulli *logit* per pixel.
+"""Network builders, introduced in chapter 3: the article's GAN networks (as printed, and corrected), DCGANs, VAE
+encoders and decoders (chapter 5), class-conditional versions (chapter 9), MLPs for toy data (chapter 8) and
+chapter 11's U-Net. Generators output images in ``[-1, 1]``, discriminators one logit per image.
 """
 from __future__ import annotations
 
 import warnings
 
 import keras
+import tensorflow as tf
 from keras import layers
+from tensorflow.keras.layers import BatchNormalization, Dense, Flatten, LeakyReLU
+from tensorflow.keras.models import Sequential
 
 IMG_SHAPE = (28, 28, 1)
 
 
+# Its imports stay inside it: chapter 3 prints it as the article wrote it (inspect.getsource).
 def article_generator_as_printed(z_dim: int = 100) -> keras.Sequential:
     """The article's ``build_generator`` (section 5.2) line for line, with ``tf.keras`` imports.
 
@@ -51,11 +50,8 @@ def article_generator_as_printed(z_dim: int = 100) -> keras.Sequential:
 
 
 def article_discriminator_as_printed(img_shape=IMG_SHAPE) -> keras.Sequential:
-    """The article's ``build_discriminator`` (section 5.2) line for line: an MLP (the article's text
-    calls it convolutional) with batch normalisation and a sigmoid output. It builds and runs."""
-    from tensorflow.keras.layers import BatchNormalization, Dense, Flatten, LeakyReLU
-    from tensorflow.keras.models import Sequential
-
+    """The article's ``build_discriminator`` (section 5.2) line for line (its ``tf.keras`` imports are at
+    the top of this module): an MLP with batch normalisation and a sigmoid output. It builds and runs."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         model = Sequential()
@@ -74,8 +70,7 @@ def article_discriminator_as_printed(img_shape=IMG_SHAPE) -> keras.Sequential:
 
 
 def article_generator(z_dim: int = 100) -> keras.Sequential:
-    """The article's generator, corrected: ``padding="same"`` (7 -> 14 -> 28) and a tanh output in
-    ``[-1, 1]`` (the article's LeakyReLU output is unbounded while its data is scaled to ``[-1, 1]``)."""
+    """The article's generator, corrected: ``padding="same"`` (7 -> 14 -> 28) and a tanh output."""
     return keras.Sequential(
         [
             keras.Input((z_dim,)),
@@ -96,9 +91,7 @@ def article_generator(z_dim: int = 100) -> keras.Sequential:
 
 
 def article_discriminator(img_shape=IMG_SHAPE) -> keras.Sequential:
-    """The article's MLP discriminator, corrected: a logit output (the loss applies the sigmoid, which
-    is numerically stable) and no batch normalisation, so that its verdict on an image does not depend on
-    the rest of the batch; the two ``Dense(128)`` layers as printed."""
+    """The article's MLP discriminator, corrected: a logit output and no batch normalisation."""
     return keras.Sequential(
         [
             keras.Input(img_shape),
@@ -113,14 +106,15 @@ def article_discriminator(img_shape=IMG_SHAPE) -> keras.Sequential:
     )
 
 
-def _init():
-    return keras.initializers.RandomNormal(stddev=0.02)  # DCGAN: normal weights, mean 0, standard deviation 0.02
+def _init():  # DCGAN: normal weights, mean 0, standard deviation 0.02
+    return keras.initializers.RandomNormal(stddev=0.02)
 
 
 def dcgan_generator(z_dim: int = 64, width: int = 64) -> keras.Sequential:
-    """DCGAN generator (Radford et al. 2016) sized for 28x28: project and reshape, fractionally-strided
-    convolutions, batch norm and ReLU everywhere but the tanh output layer, no pooling or dense hidden
-    layers beyond the projection."""
+    """DCGAN generator (Radford et al. 2016) for 28x28: project, reshape, two fractionally-strided convolutions."""
+    def up(filters, **kw):  # a fresh initializer per layer, in layer order (each draws its seed)
+        return layers.Conv2DTranspose(filters, 4, strides=2, padding="same", kernel_initializer=_init(), **kw)
+
     return keras.Sequential(
         [
             keras.Input((z_dim,)),
@@ -128,11 +122,10 @@ def dcgan_generator(z_dim: int = 64, width: int = 64) -> keras.Sequential:
             layers.BatchNormalization(),
             layers.ReLU(),
             layers.Reshape((7, 7, 2 * width)),
-            layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False, kernel_initializer=_init()),
+            up(width, use_bias=False),
             layers.BatchNormalization(),
             layers.ReLU(),
-            layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", kernel_initializer=_init(),
-                                   dtype="float32"),  # images in float32 under mixed precision
+            up(1, activation="tanh", dtype="float32"),  # images in float32 under mixed precision
         ],
         name="dcgan_generator",
     )
@@ -140,30 +133,30 @@ def dcgan_generator(z_dim: int = 64, width: int = 64) -> keras.Sequential:
 
 def dcgan_discriminator(width: int = 64, img_shape=IMG_SHAPE, spectral_norm: bool = False,
                         batch_norm: bool = True) -> keras.Sequential:
-    """DCGAN discriminator: strided convolutions instead of pooling, LeakyReLU(0.2), batch norm on all
-    but the first layer, one logit out. ``spectral_norm=True`` (Miyato et al. 2018) wraps every weight
-    layer in ``keras.layers.SpectralNormalization``, which divides its kernel by an estimate of its
-    largest singular value (updated by one power iteration per call with ``training=True``, as the GAN's
-    step calls it), and leaves batch norm out, as the paper does. ``batch_norm=False`` leaves it out too:
-    a gradient penalty is a per-image quantity, which batch norm makes depend on the rest of the batch
-    (Gulrajani et al. 2017 train their critic without it)."""
+    """DCGAN discriminator: strided convolutions, LeakyReLU(0.2), batch norm after the second, one logit.
+    ``spectral_norm`` (Miyato et al. 2018) wraps each weight layer and drops batch norm, as ``batch_norm=False`` does."""
     batch_norm = batch_norm and not spectral_norm
+
     def weighted(layer):
         return layers.SpectralNormalization(layer) if spectral_norm else layer
 
+    def conv(filters, **kw):
+        layer = layers.Conv2D(filters, 4, strides=2, padding="same", kernel_initializer=_init(), **kw)
+        return weighted(layer)
+
+    name = "dcgan_discriminator" if batch_norm else "dcgan_critic"
     return keras.Sequential(
         [
             keras.Input(img_shape),
-            weighted(layers.Conv2D(width, 4, strides=2, padding="same", kernel_initializer=_init())),
+            conv(width),
             layers.LeakyReLU(0.2),
-            weighted(layers.Conv2D(2 * width, 4, strides=2, padding="same", use_bias=not batch_norm,
-                                   kernel_initializer=_init())),
+            conv(2 * width, use_bias=not batch_norm),
             *([layers.BatchNormalization()] if batch_norm else []),
             layers.LeakyReLU(0.2),
             layers.Flatten(),
             weighted(layers.Dense(1, kernel_initializer=_init(), dtype="float32")),  # logits in float32
         ],
-        name="dcgan_discriminator_sn" if spectral_norm else "dcgan_discriminator" if batch_norm else "dcgan_critic",
+        name="dcgan_discriminator_sn" if spectral_norm else name,
     )
 
 
@@ -173,9 +166,7 @@ def _label_input():
 
 
 def cdcgan_generator(z_dim: int = 64, width: int = 64, num_classes: int = 10) -> keras.Model:
-    """Class-conditional DCGAN generator: ``[z (B, z_dim), label (B,) int]`` -> images. The label is
-    embedded in ``z_dim`` numbers and concatenated to the noise before the :func:`dcgan_generator` body.
-    Introduced in chapter 9."""
+    """Class-conditional DCGAN generator: the label's embedding joins the noise. Introduced in chapter 9."""
     z, y = keras.Input((z_dim,), name="z"), _label_input()
     code = layers.Concatenate()([z, layers.Embedding(num_classes, z_dim)(y)])
     return keras.Model([z, y], dcgan_generator(2 * z_dim, width)(code), name="cdcgan_generator")
@@ -183,19 +174,18 @@ def cdcgan_generator(z_dim: int = 64, width: int = 64, num_classes: int = 10) ->
 
 def cdcgan_discriminator(width: int = 64, num_classes: int = 10, spectral_norm: bool = False,
                          batch_norm: bool = True) -> keras.Model:
-    """Class-conditional DCGAN discriminator with a projection (Miyato & Koyama 2018, "cGANs with
-    Projection Discriminator"): ``[images, label (B,) int]`` -> one logit, ``w . phi(x) + e_y . phi(x)``,
-    where ``phi(x)`` are the :func:`dcgan_discriminator` features and ``e_y`` a learned embedding of the
-    label. A fake that looks like a digit of another class than the one asked for is then easy to reject.
-    Introduced in chapter 9."""
+    """Class-conditional DCGAN discriminator with a projection (Miyato & Koyama 2018): ``w . phi(x) + e_y . phi(x)``
+    on the :func:`dcgan_discriminator` features ``phi``, ``e_y`` a label embedding. Introduced in chapter 9."""
     body = dcgan_discriminator(width, spectral_norm=spectral_norm, batch_norm=batch_norm)
     x, y = keras.Input(IMG_SHAPE, name="image"), _label_input()
     h = x
     for layer in body.layers[:-1]:
         h = layer(h)
     h = layers.Activation("linear", dtype="float32")(h)  # the features in float32, as the logit
-    projection = layers.Embedding(num_classes, h.shape[-1], embeddings_initializer=_init(), dtype="float32")(y)
-    logit = layers.Add(dtype="float32")([body.layers[-1](h), layers.Dot(axes=1, dtype="float32")([projection, h])])
+    embedding = layers.Embedding(num_classes, h.shape[-1], embeddings_initializer=_init(), dtype="float32")
+    projection = embedding(y)
+    linear = body.layers[-1](h)
+    logit = layers.Add(dtype="float32")([linear, layers.Dot(axes=1, dtype="float32")([projection, h])])
     return keras.Model([x, y], logit, name="cdcgan_discriminator")
 
 
@@ -204,8 +194,7 @@ def _one_hot(y, num_classes):
 
 
 def cvae_encoder(z_dim: int = 16, width: int = 32, num_classes: int = 10) -> keras.Model:
-    """Conditional VAE encoder q(z|x, y): the :func:`vae_encoder` convolutions, then the one-hot label joins
-    the features before the dense layers. Introduced in chapter 9."""
+    """Conditional VAE encoder q(z|x, y): the one-hot label joins the conv features. Introduced in chapter 9."""
     x, y = keras.Input(IMG_SHAPE, name="image"), _label_input()
     h = layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(x)
     h = layers.Conv2D(2 * width, 3, strides=2, padding="same", activation="relu")(h)
@@ -215,24 +204,22 @@ def cvae_encoder(z_dim: int = 16, width: int = 32, num_classes: int = 10) -> ker
 
 
 def cvae_decoder(z_dim: int = 16, width: int = 32, num_classes: int = 10) -> keras.Model:
-    """Conditional VAE decoder p(x|z, y): the one-hot label concatenated to ``z``, then the
-    :func:`vae_decoder` body. Introduced in chapter 9."""
+    """Conditional VAE decoder p(x|z, y): the one-hot label joins ``z``. Introduced in chapter 9."""
     z, y = keras.Input((z_dim,), name="z"), _label_input()
     code = layers.Concatenate()([z, _one_hot(y, num_classes)])
     return keras.Model([z, y], vae_decoder(z_dim + num_classes, width)(code), name="cvae_decoder")
 
 
 def mlp_generator(z_dim: int = 2, width: int = 128, depth: int = 2, out_dim: int = 2) -> keras.Sequential:
-    """A small MLP generator for 2-D toy data (the instability chapter): ``depth`` ReLU layers of
-    ``width`` units, a linear output (points are not bounded)."""
-    return keras.Sequential([keras.Input((z_dim,)), *[layers.Dense(width, activation="relu") for _ in range(depth)],
-                             layers.Dense(out_dim, dtype="float32")], name="mlp_generator")
+    """A small MLP generator for 2-D toy data (chapter 8): ``depth`` ReLU layers, a linear output."""
+    inputs = keras.Input((z_dim,))
+    hidden = [layers.Dense(width, activation="relu") for _ in range(depth)]
+    return keras.Sequential([inputs, *hidden, layers.Dense(out_dim, dtype="float32")], name="mlp_generator")
 
 
 def mlp_discriminator(width: int = 128, depth: int = 2, in_dim: int = 2,
                       spectral_norm: bool = False) -> keras.Sequential:
-    """A small MLP discriminator for 2-D toy data: ``depth`` LeakyReLU(0.2) layers, one logit out;
-    ``spectral_norm=True`` wraps every dense layer in ``keras.layers.SpectralNormalization``."""
+    """A small MLP discriminator for 2-D toy data, with ``spectral_norm`` on every dense layer if asked."""
     def dense(units, **kw):
         layer = layers.Dense(units, **kw)
         return layers.SpectralNormalization(layer) if spectral_norm else layer
@@ -245,8 +232,7 @@ def mlp_discriminator(width: int = 128, depth: int = 2, in_dim: int = 2,
 
 
 def vae_encoder(z_dim: int = 16, width: int = 32, img_shape=IMG_SHAPE) -> keras.Sequential:
-    """Convolutional VAE encoder: two stride-2 convolutions (28 -> 14 -> 7), a dense layer, then
-    ``2 * z_dim`` outputs, the mean and the log-variance of the diagonal Gaussian q(z|x)."""
+    """Convolutional VAE encoder: two stride-2 convolutions, a dense layer, q(z|x)'s mean and log-variance."""
     return keras.Sequential(
         [
             keras.Input(img_shape),
@@ -261,8 +247,7 @@ def vae_encoder(z_dim: int = 16, width: int = 32, img_shape=IMG_SHAPE) -> keras.
 
 
 def vae_decoder(z_dim: int = 16, width: int = 32) -> keras.Sequential:
-    """Convolutional VAE decoder, the encoder mirrored: dense, reshape to 7x7, two stride-2 transposed
-    convolutions (7 -> 14 -> 28), one Bernoulli logit per pixel."""
+    """Convolutional VAE decoder, the encoder mirrored, with one Bernoulli logit per pixel."""
     return keras.Sequential(
         [
             keras.Input((z_dim,)),
@@ -278,10 +263,7 @@ def vae_decoder(z_dim: int = 16, width: int = 32) -> keras.Sequential:
 
 
 def _pick(normal, weights):
-    """Turn standard normal numbers ``(B,)`` into indices drawn with probabilities ``weights``: the normal
-    CDF makes them uniform, and the cumulative weights cut [0, 1] into one interval per index."""
-    import tensorflow as tf
-
+    """Indices drawn with probabilities ``weights`` from standard normal numbers, through the normal CDF."""
     u = 0.5 * (1.0 + tf.math.erf(normal / 2.0**0.5))
     edges = tf.math.cumsum(tf.constant(weights[:-1], tf.float32))
     return tf.searchsorted(edges, u, side="right")
@@ -289,11 +271,8 @@ def _pick(normal, weights):
 
 @keras.saving.register_keras_serializable(package="helpers")
 class MixturePrior(layers.Layer):
-    """A Gaussian mixture over the latent space, written as a deterministic map from standard normal
-    noise: of the ``d + 1`` numbers per row, the first picks the component (through the normal CDF and
-    the cumulative mixture weights), the other ``d`` are scaled by that component's Cholesky factor and
-    shifted by its mean. So a sampler built on it still takes plain ``N(0, I)`` noise, like every other
-    generator in the book. Fitted by :func:`helpers.variants.fit_mixture_prior` (chapter 5)."""
+    """A Gaussian mixture (:func:`helpers.variants.fit_mixture_prior`) as a map from ``N(0, I)`` noise: of ``d + 1``
+    numbers per row the first picks the component, the others are scaled and shifted by it."""
 
     def __init__(self, weights, means, scale_trils, **kwargs):
         super().__init__(**kwargs)
@@ -303,8 +282,6 @@ class MixturePrior(layers.Layer):
         self.z_dim = len(self.means[0])
 
     def call(self, noise):
-        import tensorflow as tf
-
         noise = tf.cast(noise, tf.float32)
         k = _pick(noise[:, 0], self.mixture_weights)  # component of each row
         means = tf.gather(tf.constant(self.means, tf.float32), k)
@@ -315,24 +292,20 @@ class MixturePrior(layers.Layer):
         return (input_shape[0], self.z_dim)
 
     def get_config(self):
-        return {**super().get_config(), "weights": self.mixture_weights, "means": self.means,
-                "scale_trils": self.scale_trils}
+        config = {"weights": self.mixture_weights, "means": self.means, "scale_trils": self.scale_trils}
+        return {**super().get_config(), **config}
 
 
 @keras.saving.register_keras_serializable(package="helpers")
 class ClusterChoice(layers.Layer):
-    """Self-conditioning's sampler, as a deterministic map from standard normal noise: of the ``z_dim + 1``
-    numbers per row, the first picks a cluster with probability equal to its share of the training set
-    (through the normal CDF, as :class:`MixturePrior` picks a component), the other ``z_dim`` are the
-    generator's noise. Returns ``[z, cluster]``. Introduced in chapter 9."""
+    """Self-conditioning's sampler: of ``z_dim + 1`` normal numbers per row the first picks a cluster with its
+    share of the training set, the others are ``z``. Returns ``[z, cluster]``. Introduced in chapter 9."""
 
     def __init__(self, shares, **kwargs):
         super().__init__(**kwargs)
         self.shares = [float(s) for s in shares]
 
     def call(self, noise):
-        import tensorflow as tf
-
         noise = tf.cast(noise, tf.float32)
         return noise[:, 1:], tf.cast(_pick(noise[:, 0], self.shares), tf.int32)
 
@@ -357,9 +330,7 @@ def self_conditioned_sampler(generator, shares) -> keras.Model:
 # --------------------------------------------------------------------------------- chapter 11's U-Net
 @keras.saving.register_keras_serializable(package="helpers")
 class NoiseEmbedding(layers.Layer):
-    """A sinusoidal embedding of the noise variance ``(B, 1, 1, 1)`` -> ``(B, 1, 1, dims)``: sines and
-    cosines at frequencies spaced evenly in log scale from 1 to 1,000 (as Transformers embed positions),
-    so the network can tell small noise levels apart."""
+    """Sinusoidal embedding ``(B, 1, 1, dims)`` of noise variances ``(B, 1, 1, 1)``, frequencies 1 to 1,000."""
 
     def __init__(self, dims: int = 32, **kwargs):
         super().__init__(**kwargs)

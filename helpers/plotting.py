@@ -1,24 +1,21 @@
-"""Figures: image grids, diagrams, toy-data scatters and animations of sample grids over training (matplotlib only).
-
-Introduced in chapter 1; the GAN and VAE chapters use all three.
+"""Figures with matplotlib only: image grids, flow diagrams, toy-data scatters and animations of sample grids
+over training. Introduced in chapter 1; the GAN and VAE chapters use them all.
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import animation
 
 
-def _as_images(images) -> np.ndarray:
+def tile(images, ncols: int | None = None, pad: int = 1) -> np.ndarray:
+    """Tile ``(N, H, W)`` images into one 2-D array, row by row, with ``pad`` pixels between them."""
     x = np.asarray(images)
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
     if x.ndim != 3:
         raise ValueError(f"expected images of shape (N, H, W) or (N, H, W, 1), got {x.shape}")
-    return x
-
-
-def tile(images, ncols: int | None = None, pad: int = 1) -> np.ndarray:
-    """Tile ``(N, H, W)`` images into one 2-D array, row by row, with ``pad`` pixels between them."""
-    x = _as_images(images).astype(np.float32)
+    x = x.astype(np.float32)
     n, h, w = x.shape
     ncols = ncols or int(np.ceil(np.sqrt(n)))
     nrows = int(np.ceil(n / ncols))
@@ -31,12 +28,7 @@ def tile(images, ncols: int | None = None, pad: int = 1) -> np.ndarray:
 
 
 def image_grid(images, ncols: int | None = None, title: str | None = None, ax=None, size: float = 4.0):
-    """Show images in a grid (uint8 or float, any range) and return the matplotlib ``Axes``.
-
-    Introduced in chapter 1.
-    """
-    import matplotlib.pyplot as plt
-
+    """Show images in a grid (uint8 or float, any range) and return the ``Axes``. Introduced in chapter 1."""
     if ax is None:
         _, ax = plt.subplots(figsize=(size, size))
     ax.imshow(tile(images, ncols), cmap="gray", interpolation="nearest")
@@ -47,14 +39,7 @@ def image_grid(images, ncols: int | None = None, title: str | None = None, ax=No
 
 
 def animate_grids(grids, labels=None, path: str | None = None, fps: int = 4, ncols: int | None = None):
-    """Animate a sequence of image batches (e.g. fixed-noise samples saved during training).
-
-    Introduced in chapter 3. Writes a GIF when ``path`` ends in ``.gif``; always returns the
-    ``matplotlib.animation.FuncAnimation`` (``anim.to_jshtml()`` embeds it in a notebook).
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib import animation
-
+    """Animate image batches as a ``FuncAnimation`` (a GIF at ``path`` if given). Introduced in chapter 3."""
     if path is not None and not str(path).endswith(".gif"):
         raise ValueError(f"animate_grids writes GIF files; got path {path!r}")
     frames = [tile(g, ncols) for g in grids]
@@ -78,47 +63,40 @@ def animate_grids(grids, labels=None, path: str | None = None, fps: int = 4, nco
     return anim
 
 
-def diagram(boxes: dict, arrows, ax=None, size=(11, 3.4), title: str | None = None):
-    """Draw a flow diagram with matplotlib, so that it renders wherever the notebook does (the built
-    book, Colab, JupyterLab). ``boxes`` maps a label (newlines allowed) to its centre ``(x, y)`` in the
-    unit square; ``arrows`` lists ``(from, to, text)`` or ``(from, to, text, style)`` with ``style`` a dict
-    of extra arrow properties (e.g. ``{"linestyle": "--", "connectionstyle": "arc3,rad=0.3"}``) and
-    optionally ``"label_at": (x, y)`` for the text (default: just above the middle of the arrow).
-    Returns the ``Axes``. Introduced in chapter 1."""
-    import matplotlib.pyplot as plt
+def _arrow(ax, boxes: dict, texts: dict, arrow):
+    start, end, text, style = (*arrow, {}) if len(arrow) == 3 else arrow
+    for name in (start, end):
+        if name not in texts:
+            raise ValueError(f"arrow {start!r} -> {end!r}: no box named {name!r}")
+    style = dict(style)
+    (x0, y0), (x1, y1) = boxes[start], boxes[end]
+    label_at = style.pop("label_at", ((x0 + x1) / 2, (y0 + y1) / 2 + 0.07))
+    ends = dict(patchA=texts[start].get_bbox_patch(), patchB=texts[end].get_bbox_patch())
+    props = dict(arrowstyle="-|>", color="#333333", shrinkA=2, shrinkB=2, mutation_scale=14, **ends, **style)
+    ax.annotate("", xy=boxes[end], xytext=boxes[start], arrowprops=props)
+    ax.text(*label_at, text, ha="center", va="center", fontsize=8.5, color="#333333", style="italic")
 
+
+def diagram(boxes: dict, arrows, ax=None, size=(11, 3.4), title: str | None = None):
+    """Draw a flow diagram of ``boxes`` (label: centre in the unit square) and ``arrows`` ``(from, to, text[, style])``,
+    ``style`` holding arrow properties and ``"label_at": (x, y)``; returns the ``Axes``. Introduced in chapter 1."""
     if ax is None:
         _, ax = plt.subplots(figsize=size)
     ax.set(xlim=(0, 1), ylim=(0, 1))
     ax.axis("off")
-    texts = {
-        label: ax.text(x, y, label, ha="center", va="center", fontsize=10,
-                       bbox=dict(boxstyle="round,pad=0.5", facecolor="#e8f0fa", edgecolor="#3a6ea5"))
-        for label, (x, y) in boxes.items()
-    }
+    box = dict(boxstyle="round,pad=0.5", facecolor="#e8f0fa", edgecolor="#3a6ea5")
+    texts = {label: ax.text(x, y, label, ha="center", va="center", fontsize=10, bbox=box)
+             for label, (x, y) in boxes.items()}
     for arrow in arrows:
-        start, end, text, style = (*arrow, {}) if len(arrow) == 3 else arrow
-        for name in (start, end):
-            if name not in texts:
-                raise ValueError(f"arrow {start!r} -> {end!r}: no box named {name!r}")
-        style = dict(style)
-        (x0, y0), (x1, y1) = boxes[start], boxes[end]
-        label_at = style.pop("label_at", ((x0 + x1) / 2, (y0 + y1) / 2 + 0.07))
-        props = dict(arrowstyle="-|>", color="#333333", shrinkA=2, shrinkB=2, mutation_scale=14,
-                     patchA=texts[start].get_bbox_patch(), patchB=texts[end].get_bbox_patch(), **style)
-        ax.annotate("", xy=boxes[end], xytext=boxes[start], arrowprops=props)
-        ax.text(*label_at, text, ha="center", va="center", fontsize=8.5, color="#333333", style="italic")
+        _arrow(ax, boxes, texts, arrow)
     if title:
         ax.set_title(title, pad=14)
     return ax
 
 
 def points(samples, centres=None, std: float | None = None, ax=None, title: str | None = None, lim: float = 5.5):
-    """Scatter 2-D samples (toy data) over the mixture's ``centres``, each drawn with a circle of 3 ``std``
-    (the radius within which a sample counts as high quality, :func:`helpers.metrics.mode_coverage`).
-    Returns the ``Axes``. Introduced in chapter 8."""
-    import matplotlib.pyplot as plt
-
+    """Scatter 2-D samples over the mixture's ``centres``, each circled at 3 ``std`` (the radius of a high
+    quality sample, :func:`helpers.metrics.mode_coverage`); returns the ``Axes``. Introduced in chapter 8."""
     samples = np.asarray(samples, dtype=float)
     if samples.ndim != 2 or samples.shape[1] != 2:
         raise ValueError(f"points() draws 2-D samples (n, 2), got shape {samples.shape}")

@@ -1,15 +1,18 @@
-"""Device detection, seeding, the run budget and the setup banner.
-
-Introduced in the introduction ("How to run this book"); every chapter's first cell calls :func:`setup`.
+"""Device detection, seeding, the run budget and the setup banner. Introduced in the introduction ("How to
+run this book"); every chapter's first cell calls :func:`setup`.
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import sys
 import time
 from dataclasses import dataclass
+
+import matplotlib
+import numpy
 
 BUDGETS = ("full", "cpu", "smoke")
 BUDGET_ENV = "GENAI_BUDGET"
@@ -40,8 +43,7 @@ def _cpu_flags(path: str = "/proc/cpuinfo") -> set[str]:
 
 @contextlib.contextmanager
 def _quiet_stderr():
-    """Silence the C++ start-up lines TensorFlow writes straight to file descriptor 2 (CUDA probing on
-    machines without a GPU). Python exceptions still propagate and are shown after the block."""
+    """Silence what C++ code writes straight to file descriptor 2 in the block (Python exceptions still show)."""
     try:
         saved = os.dup(2)
     except OSError:  # no real stderr (some hosted kernels)
@@ -57,22 +59,28 @@ def _quiet_stderr():
 
 
 def _tensorflow():
-    if "tensorflow" not in sys.modules:
+    """TensorFlow, with Keras, imported on first use."""
+    # Imported here, not at the top: every chapter's first cell imports this module, which must stay fast, and
+    # TensorFlow's first import writes C++ start-up lines (CUDA probing) that _quiet_stderr hides. Keras 3
+    # loads TensorFlow, so it is imported here too.
+    if "tensorflow" not in sys.modules or "keras" not in sys.modules:
         with _quiet_stderr():
+            import keras  # noqa: F401  (read from sys.modules by _keras)
             import tensorflow as tf
 
             tf.config.list_physical_devices("GPU")  # the CUDA probe logs here, once
     return sys.modules["tensorflow"]
 
 
+def _keras():
+    _tensorflow()
+    return sys.modules["keras"]
+
+
 def detect_device() -> Device:
-    """Return the accelerator TensorFlow will use: the first GPU if there is one, else the CPU.
-
-    Introduced in chapter 3. ``bf16`` says whether the hardware computes in bfloat16 natively
-    (GPU compute capability >= 8.0; on x86 CPUs the AVX512_BF16 or AMX_BF16 instructions).
-    """
+    """The accelerator TensorFlow will use: the first GPU if there is one, else the CPU. ``bf16``: bfloat16
+    in hardware (compute capability >= 8.0; AVX512_BF16 or AMX_BF16 on x86). Introduced in chapter 3."""
     tf = _tensorflow()
-
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
@@ -87,10 +95,7 @@ def detect_device() -> Device:
 
 
 def device_choices(device: Device | None = None) -> dict:
-    """Precision and XLA choices per device, from measurements (see the hands-on GAN chapter):
-    bfloat16 mixed precision wherever the hardware computes in bf16 (about 1.3x faster on a CPU with
-    AVX512_BF16); XLA on GPUs only (it was about 2x slower on a 2-core CPU). ``mixed_float16`` is never
-    chosen (bfloat16 needs no loss scaling), but the training steps support it for older GPUs."""
+    """The measured precision and XLA choices of a device: bfloat16 where the hardware has it, XLA on GPUs only."""
     device = device or detect_device()
     return {
         "policy": "mixed_bfloat16" if device.bf16 else "float32",
@@ -100,10 +105,8 @@ def device_choices(device: Device | None = None) -> dict:
 
 @contextlib.contextmanager
 def precision(policy: str):
-    """Run the block under the Keras precision ``policy`` (``"float32"``, ``"mixed_bfloat16"``, ...) and put
-    back the global policy that was in force before, also when the block raises."""
-    import keras
-
+    """Run the block under the Keras precision ``policy``, then put back the one in force before."""
+    keras = _keras()
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
     try:
@@ -113,22 +116,13 @@ def precision(policy: str):
 
 
 def seed_everything(seed: int = 0) -> None:
-    """Seed Python's ``random``, NumPy and TensorFlow/Keras so that a run can be repeated.
-
-    Introduced in chapter 5. Kernels may still differ in the last bits between devices.
-    """
-    _tensorflow()
-    import keras
-
-    keras.utils.set_random_seed(int(seed))
+    """Seed Python's ``random``, NumPy and TensorFlow/Keras so that a run can be repeated. Introduced in chapter 5."""
+    _keras().utils.set_random_seed(int(seed))
 
 
 def budget() -> str:
-    """The budget in force: ``full`` (GPU), ``cpu`` (minutes on a laptop) or ``smoke`` (seconds, tests).
-
-    Introduced in the introduction. The environment variable ``GENAI_BUDGET`` overrides the default,
-    which is ``full`` when a GPU is present and ``cpu`` otherwise.
-    """
+    """The budget in force: ``full`` (GPU), ``cpu`` (minutes on a laptop) or ``smoke`` (seconds, tests), by device
+    unless ``GENAI_BUDGET`` says. Introduced in the introduction."""
     name = os.environ.get(BUDGET_ENV, "").strip().lower()
     if name:
         if name not in BUDGETS:
@@ -141,27 +135,19 @@ def budget() -> str:
 
 
 def data_source() -> str:
-    """Where MNIST comes from on the budget in force: the download (offline subset as fallback) on the
-    full budget; on the cpu and smoke budgets the 4,000 offline digits on every machine, online or not,
-    which the stored runs were trained on. Introduced in chapter 1."""
+    """Where MNIST comes from on the budget in force: the download on the full budget, the 4,000 offline
+    digits the stored runs were trained on otherwise. Introduced in chapter 1."""
     return "auto" if budget() == "full" else "offline"
 
 
 def pick(*, full, cpu, smoke):
-    """Return the value for the budget in force, e.g. ``steps = pick(full=10_000, cpu=1_500, smoke=20)``.
-
-    Introduced in the introduction. This is the one switch every chapter uses for its sizes.
-    """
+    """The value for the budget in force: ``pick(full=10_000, cpu=1_500, smoke=20)``. Introduced in the introduction."""
     return {"full": full, "cpu": cpu, "smoke": smoke}[budget()]
 
 
 def versions() -> dict[str, str]:
     """Versions of Python and the libraries the book depends on."""
-    tensorflow = _tensorflow()
-    import keras
-    import matplotlib
-    import numpy
-
+    tensorflow, keras = _tensorflow(), _keras()
     return {
         "python": platform.python_version(),
         "tensorflow": tensorflow.__version__,
@@ -186,10 +172,7 @@ _started = time.perf_counter()
 
 
 def t4_estimate(chapter: str) -> str:
-    """The line that says how long ``chapter`` (``"03"``, ``"tools"``) takes on the full budget on a Colab
-    T4, as ``scripts/estimate_t4.py`` estimated it (no GPU has measured it yet)."""
-    import json
-
+    """How long ``chapter`` takes on the full budget on a Colab T4, as ``scripts/estimate_t4.py`` estimated it."""
     path = os.path.join(os.path.dirname(__file__), "assets", "t4_estimate.json")
     found = None
     if os.path.exists(path):
@@ -198,19 +181,16 @@ def t4_estimate(chapter: str) -> str:
     if not found:
         return f"full budget on a Colab T4: not estimated (run scripts/estimate_t4.py --chapters {chapter})"
     (lo, hi), n = found["t4_minutes"], found["trainings"]
-    what = (f"{n} training{'s' if n != 1 else ''} of {found['steps']:,} steps in all" if n
-            else "no model to train: runs stored, or none")
+    what = "no model to train: runs stored, or none"
+    if n:
+        what = f"{n} training{'s' if n != 1 else ''} of {found['steps']:,} steps in all"
     span = f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
-    return (f"full budget on a Colab T4: about {span} min, estimated ({what}; scripts/estimate_t4.py), "
-            f"not yet measured on a GPU")
+    estimate = f"about {span} min, estimated ({what}; scripts/estimate_t4.py)"
+    return f"full budget on a Colab T4: {estimate}, not yet measured on a GPU"
 
 
 def setup(seed: int = 0, chapter: str | None = None) -> str:
-    """Seed everything, print the banner (and :func:`t4_estimate` of ``chapter``) and return the budget
-    name. The first cell of every chapter.
-
-    It also starts the clock that :func:`report` reads at the end of the chapter.
-    """
+    """The first cell of a chapter: seed, start the clock, print the banner (and T4 estimate), return the budget."""
     global _started
     _started = time.perf_counter()
     seed_everything(seed)
@@ -222,10 +202,7 @@ def setup(seed: int = 0, chapter: str | None = None) -> str:
 
 def report() -> None:
     """Print the wall time since :func:`setup`, with the budget and device: the last cell of a chapter."""
-    print(
-        f"wall time: {time.perf_counter() - _started:.1f} s with budget {budget()} "
-        f"on {detect_device()}"
-    )
+    print(f"wall time: {time.perf_counter() - _started:.1f} s with budget {budget()} on {detect_device()}")
 
 
 @contextlib.contextmanager

@@ -1,8 +1,6 @@
-"""The plain GAN and VAE as ``keras.Model`` subclasses with their own ``train_step`` (chapters 3 to 5),
-the recipes every trainer reads (:data:`RECIPES`), and :func:`fit_steps`, which trains for an exact number
-of steps in log intervals. Later chapters add one idea each on top of these classes
-(:mod:`helpers.variants`); what makes runs trustworthy (replicas, loss scaling, exact steps) lives in
-:func:`update`, :func:`normal` and :func:`fit_steps`, which no chapter needs to print.
+"""The plain GAN, VAE and diffusion model as ``keras.Model`` subclasses with their own ``train_step``
+(chapters 3 to 5 and 11), the steps they share (:func:`update`, :func:`normal`) and the ``make_*`` builders
+that compile them. :mod:`helpers.variants` adds one idea each on top of these classes.
 """
 from __future__ import annotations
 
@@ -11,14 +9,11 @@ import numpy as np
 import tensorflow as tf
 
 from . import diffusion, runtime
-from .data import NUM_CLASSES  # noqa: F401  (one constant, defined with the data; variants read it here)
 
 
 # ------------------------------------------------------------------------ machinery the lessons call
 def replica_seed(seed_generator):
-    """The next seed of ``seed_generator`` as the int32 pair ``tf.random.stateless_*`` takes, made
-    different on every replica of a ``tf.distribute`` strategy (the generator's state is a mirrored
-    variable that advances in lockstep, so without this every replica would draw the same noise)."""
+    """The next seed of ``seed_generator`` as the int32 pair ``tf.random.stateless_*`` takes, different per replica."""
     seed = seed_generator.next()
     context = tf.distribute.get_replica_context()
     replica = 0 if context is None else context.replica_id_in_sync_group
@@ -27,15 +22,14 @@ def replica_seed(seed_generator):
 
 
 def normal(shape, seed_generator):
-    """Standard normal float32 noise of ``shape``, each replica of a multi-device run its own. Introduced
-    in chapter 3."""
+    """Standard normal float32 noise of ``shape``, each replica its own. Introduced in chapter 3."""
     return tf.random.stateless_normal(shape, seed=replica_seed(seed_generator), dtype=tf.float32)
 
 
 def uniform_integers(shape, low, high, seed_generator):
     """Random int32 in ``[low, high)``, each replica its own (chapter 7's augmentations)."""
-    return tf.random.stateless_uniform(shape, seed=replica_seed(seed_generator), minval=low, maxval=high,
-                                       dtype=tf.int32)
+    seed = replica_seed(seed_generator)
+    return tf.random.stateless_uniform(shape, seed=seed, minval=low, maxval=high, dtype=tf.int32)
 
 
 def update(optimizer, tape, loss, variables):
@@ -49,16 +43,19 @@ def update(optimizer, tape, loss, variables):
 
 
 def bce(target: float, logits):
-    """Mean binary cross-entropy of ``logits`` against a constant ``target`` (1 real, 0 fake), in float32
-    whatever the compute precision. Introduced in chapter 3."""
+    """Mean binary cross-entropy of ``logits`` against a constant ``target``, in float32. Introduced in chapter 3."""
     logits = tf.cast(logits, tf.float32)
     labels = tf.fill(tf.shape(logits), tf.cast(target, tf.float32))
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
+def _jit(jit_compile: bool | None) -> bool:
+    """``jit_compile``, or the measured per-device choice (:func:`runtime.device_choices`) for ``None``."""
+    return runtime.device_choices()["jit_compile"] if jit_compile is None else jit_compile
+
+
 class Tracked(keras.Model):
-    """A model whose ``train_step`` returns a dict of values: one ``keras.metrics.Mean`` per name in
-    ``tracked``, updated by :meth:`record` (Keras resets them every epoch, i.e. every log row)."""
+    """A model whose ``train_step`` returns the means of ``tracked`` values, updated by :meth:`record`."""
 
     tracked: tuple = ()
 
@@ -80,9 +77,8 @@ class Tracked(keras.Model):
 
 # ------------------------------------------------------------------------------------------- the GAN
 class GAN(Tracked):
-    """A GAN as one ``keras.Model`` (chapter 3): ``fit`` makes one discriminator and one generator update
-    per batch, both from the same forward pass (as the TensorFlow DCGAN tutorial does), with chapter 2's
-    losses. The discriminator outputs logits; images live in ``[-1, 1]``."""
+    """A GAN as one ``keras.Model`` (chapter 3): one discriminator and one generator update per batch, from the
+    same forward pass, with chapter 2's losses; logits out, images in ``[-1, 1]``."""
 
     scale = "tanh"
     tracked = ("d_loss", "g_loss", "d_real", "d_fake", "d_accuracy")
@@ -132,34 +128,30 @@ class GAN(Tracked):
         return self.record(out)
 
     def test_step(self, pair):
-        """An overfitting watch (Karras et al. 2020; the tools page shows its log columns): the
-        discriminator's mean probability "real" on training images and on held-out real images
-        ``pair = ((train,), (held_out,))``, in inference mode (a conditional GAN's ``((train, labels), (held_out,
-        labels))``: what its ``discriminate`` takes). A discriminator that memorises its training set scores
-        them higher than new real images."""
+        """An overfitting watch (Karras et al. 2020): the discriminator's mean probability "real" on training
+        and on held-out real images, ``pair = ((train,), (held_out,))`` (each what ``discriminate`` takes)."""
         p_train, p_held_out = (tf.reduce_mean(tf.sigmoid(self.discriminate(*images))) for images in pair)
         return {"d_train": p_train, "d_held_out": p_held_out, "d_gap": p_train - p_held_out}
 
 
 def judged(real_logits, fake_logits) -> dict:
-    """What the discriminator said: mean D(x) on the real images, mean D(G(z)) on the fakes, and the
-    share of both it classified right (logit > 0 means "real")."""
+    """Mean D(x) on the real images, mean D(G(z)) on the fakes, and the share of both classified right."""
     real_logits, fake_logits = tf.cast(real_logits, tf.float32), tf.cast(fake_logits, tf.float32)
     right = tf.concat([tf.cast(real_logits > 0, tf.float32), tf.cast(fake_logits < 0, tf.float32)], axis=0)
-    return {"d_real": tf.reduce_mean(tf.sigmoid(real_logits)), "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits)),
-            "d_accuracy": tf.reduce_mean(right)}
+    real, fake = tf.reduce_mean(tf.sigmoid(real_logits)), tf.reduce_mean(tf.sigmoid(fake_logits))
+    return {"d_real": real, "d_fake": fake, "d_accuracy": tf.reduce_mean(right)}
 
 
 def optimizers(lr: float = 2e-4, d_lr: float | None = None, g_lr: float | None = None, beta_1: float = 0.5,
                beta_2: float = 0.999, clipnorm: float | None = None, ema: float | None = None) -> list:
-    """The two players' Adam optimizers (the DCGAN paper's: lr 2e-4, beta_1 0.5), each at its own rate when
-    ``d_lr`` / ``g_lr`` are given; wrapped in ``LossScaleOptimizer`` under ``mixed_float16``. With ``ema``,
-    the generator's optimizer also keeps a moving average of its weights (Keras' ``use_ema``), which
-    ``finalize_variable_values`` copies into them."""
-    out = [keras.optimizers.Adam(rate if rate is not None else lr, beta_1=beta_1, beta_2=beta_2, clipnorm=clipnorm,
-                                 use_ema=average is not None,
-                                 ema_momentum=0.99 if average is None else average)
-           for rate, average in ((d_lr, None), (g_lr, ema))]
+    """The two players' Adam optimizers (DCGAN's lr 2e-4, beta_1 0.5), at ``d_lr`` / ``g_lr`` when given; the
+    generator's keeps a moving average of its weights with ``ema`` (Keras' ``use_ema``)."""
+    def adam(rate, average):
+        rate = lr if rate is None else rate
+        averaging = dict(use_ema=average is not None, ema_momentum=0.99 if average is None else average)
+        return keras.optimizers.Adam(rate, beta_1=beta_1, beta_2=beta_2, clipnorm=clipnorm, **averaging)
+
+    out = [adam(d_lr, None), adam(g_lr, ema)]
     if keras.mixed_precision.global_policy().name == "mixed_float16":
         out = [keras.optimizers.LossScaleOptimizer(o) for o in out]
     return out
@@ -168,37 +160,31 @@ def optimizers(lr: float = 2e-4, d_lr: float | None = None, g_lr: float | None =
 def make_gan(generator, discriminator, seed: int = 0, lr: float = 2e-4, jit_compile: bool | None = None,
              steps_per_execution: int = 1, cls=None, d_lr=None, g_lr=None, beta_1: float = 0.5,
              beta_2: float = 0.999, clipnorm=None, ema=None, **options) -> GAN:
-    """A compiled GAN (``cls``, default :class:`GAN`; ``options`` go to its constructor) with the
-    :func:`optimizers` for ``lr``, ``d_lr``, ``g_lr``, ``beta_1``, ``beta_2``, ``clipnorm`` and ``ema``.
-    ``jit_compile=None`` takes the measured per-device choice (:func:`runtime.device_choices`).
-    Introduced in chapter 3."""
+    """A compiled GAN (``cls``, default :class:`GAN`, built with ``options``) with its :func:`optimizers`;
+    ``jit_compile=None`` takes the device's choice. Introduced in chapter 3."""
     gan = (cls or GAN)(generator, discriminator, seed=seed, **options)
-    gan.compile(*optimizers(lr, d_lr, g_lr, beta_1, beta_2, clipnorm, ema), steps_per_execution=steps_per_execution,
-                jit_compile=runtime.device_choices()["jit_compile"] if jit_compile is None else jit_compile)
+    pair = optimizers(lr, d_lr, g_lr, beta_1, beta_2, clipnorm, ema)
+    gan.compile(*pair, steps_per_execution=steps_per_execution, jit_compile=_jit(jit_compile))
     return gan
 
 
 # ------------------------------------------------------------------------------------------- the VAE
 def gaussian_kl(mean, log_var):
-    """KL( N(mean, diag(exp(log_var))) || N(0, I) ) per example, in nats, in closed form:
-    0.5 * sum_j (mean_j^2 + exp(log_var_j) - log_var_j - 1). Introduced in chapter 4."""
+    """KL( N(mean, diag(exp(log_var))) || N(0, I) ) per example, in nats, in closed form. Introduced in chapter 4."""
     mean, log_var = tf.cast(mean, tf.float32), tf.cast(log_var, tf.float32)
     return 0.5 * tf.reduce_sum(tf.square(mean) + tf.exp(log_var) - log_var - 1.0, axis=-1)
 
 
 def bernoulli_nll(x, logits):
-    """-log p(x|z) per example, in nats, for a decoder that puts a Bernoulli with the given logits on
-    every pixel: the binary cross-entropy summed over pixels. ``x`` in [0, 1]. Introduced in chapter 4."""
+    """-log p(x|z) per example for a Bernoulli decoder, summed over pixels. Introduced in chapter 4."""
     x, logits = tf.cast(x, tf.float32), tf.cast(logits, tf.float32)
     per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)
     return tf.reduce_sum(tf.reshape(per_pixel, [tf.shape(x)[0], -1]), axis=1)
 
 
 class VAE(Tracked):
-    """A variational autoencoder as one ``keras.Model`` (chapters 4 and 5): a Gaussian encoder q(z|x)
-    (the mean and log-variance), the reparameterisation, a Bernoulli decoder p(x|z) (logits), a standard
-    normal prior. ``fit`` minimises ``recon + beta * kl`` per image; ``evaluate`` reports the same terms.
-    Tracked in nats per image: ``loss``, ``neg_elbo`` (recon + kl), ``recon`` and ``kl``."""
+    """A VAE as one ``keras.Model`` (chapters 4 and 5): Gaussian encoder, Bernoulli decoder, standard normal prior;
+    ``fit`` minimises ``recon + beta * kl``, tracked in nats per image."""
 
     scale = "unit"  # images live in [0, 1]
     tracked = ("loss", "neg_elbo", "recon", "kl")
@@ -265,19 +251,18 @@ class VAE(Tracked):
         return self.record({"loss": recon + self.beta * kl, "neg_elbo": recon + kl, "recon": recon, "kl": kl})
 
     def evaluate(self, *args, **kwargs):
-        """``keras.Model.evaluate`` with the evaluation noise restarted, so every evaluation of the same
-        weights on the same data gives the same numbers."""
-        self.eval_seed_generator.state.assign(tf.constant([self._eval_seed, 0], self.eval_seed_generator.state.dtype))
+        """``keras.Model.evaluate`` with the evaluation noise restarted, so that it always gives the same numbers."""
+        state = self.eval_seed_generator.state
+        state.assign(tf.constant([self._eval_seed, 0], state.dtype))
         return super().evaluate(*args, **kwargs)
 
 
 def make_vae(encoder, decoder, beta: float = 1.0, seed: int = 0, lr: float = 1e-3, jit_compile: bool | None = None,
              steps_per_execution: int = 1, cls=None, **options) -> VAE:
-    """A compiled VAE (``cls``, default :class:`VAE`) with Adam(lr). Under ``mixed_float16`` Keras wraps the
-    optimizer in a ``LossScaleOptimizer``. Introduced in chapter 5."""
+    """A compiled VAE (``cls``, default :class:`VAE`) with Adam(lr). Introduced in chapter 5."""
     vae = (cls or VAE)(encoder, decoder, beta=beta, seed=seed, **options)
-    vae.compile(keras.optimizers.Adam(lr), steps_per_execution=steps_per_execution,
-                jit_compile=runtime.device_choices()["jit_compile"] if jit_compile is None else jit_compile)
+    optimizer = keras.optimizers.Adam(lr)
+    vae.compile(optimizer, steps_per_execution=steps_per_execution, jit_compile=_jit(jit_compile))
     return vae
 
 
@@ -288,10 +273,8 @@ def uniform(shape, seed_generator):
 
 
 class Diffusion(Tracked):
-    """A denoising diffusion model as one ``keras.Model`` (chapter 11): ``network`` (images and noise
-    variances in, the predicted noise out) learns Ho et al.'s simple loss at noise levels drawn from
-    :func:`helpers.diffusion.signal_share`; ``ema_network``, an exponential moving average of its weights,
-    is what samples. Images live in ``[-1, 1]``."""
+    """A denoising diffusion model as one ``keras.Model`` (chapter 11): ``network`` learns to predict the noise
+    (Ho et al.'s simple loss); ``ema_network``, a moving average of its weights, samples."""
 
     scale = "tanh"
     tracked = ("loss",)
@@ -332,7 +315,7 @@ class Diffusion(Tracked):
             avg.assign(decay * avg + (1.0 - decay) * tf.cast(w, avg.dtype))
 
     def generate(self, z, steps: int = 20):
-        """Images in about ``[-1, 1]`` from noise ``z`` ``(N, 784)``: ``steps`` DDIM steps of the EMA network."""
+        """Images in about ``[-1, 1]`` from noise ``z`` ``(N, 784)`` by ``steps`` DDIM steps of the EMA network."""
         return diffusion.sample(self.ema_network, np.asarray(z), steps)
 
     def call(self, inputs, training=False):
@@ -341,9 +324,8 @@ class Diffusion(Tracked):
 
 def make_diffusion(network, ema: float = 0.999, seed: int = 0, lr: float = 1e-3, jit_compile: bool | None = None,
                    steps_per_execution: int = 1, weight_decay: float = 1e-4) -> Diffusion:
-    """A compiled :class:`Diffusion` with AdamW (``lr``, ``weight_decay``), as keras-io's DDIM example
-    trains it. Used by chapter 11's hands-on part."""
+    """A compiled :class:`Diffusion` with AdamW, as keras-io's DDIM example trains it (chapter 11)."""
     model = Diffusion(network, ema=ema, seed=seed)
-    model.compile(keras.optimizers.AdamW(lr, weight_decay=weight_decay), steps_per_execution=steps_per_execution,
-                  jit_compile=runtime.device_choices()["jit_compile"] if jit_compile is None else jit_compile)
+    optimizer = keras.optimizers.AdamW(lr, weight_decay=weight_decay)
+    model.compile(optimizer, steps_per_execution=steps_per_execution, jit_compile=_jit(jit_compile))
     return model

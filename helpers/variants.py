@@ -1,7 +1,6 @@
-"""One idea each on top of the plain GAN and VAE of :mod:`helpers.training`, printed by the chapter that
-teaches it: the fitted mixture prior (chapter 5), differentiable augmentation (chapter 7), other GAN
-losses, gradient penalties and several discriminator steps (chapter 8), and class-conditional models,
-with self-conditioning on clusters (chapter 9).
+"""One idea each on top of the plain GAN and VAE of :mod:`helpers.training`, printed by the chapter that teaches
+it: a fitted mixture prior (chapter 5), differentiable augmentation (chapter 7), other GAN losses, gradient
+penalties and discriminator steps (chapter 8), and class-conditional models (chapter 9).
 """
 from __future__ import annotations
 
@@ -12,8 +11,9 @@ import tensorflow as tf
 from sklearn.mixture import GaussianMixture
 
 from . import data, models
-from .training import (GAN, NUM_CLASSES, VAE, bce, bernoulli_nll, gaussian_kl, judged, replica_seed,
-                       uniform_integers, update)
+from .data import NUM_CLASSES
+from .training import GAN, VAE, bce, bernoulli_nll, gaussian_kl, judged, replica_seed
+from .training import uniform_integers, update
 
 
 # ------------------------------------------------------------------------- chapter 5: a fitted prior
@@ -30,23 +30,22 @@ def fit_mixture_prior(vae, images, components: int = 10, seed: int = 0):
 
 # ----------------------------------------------------------------- chapter 7: augmentation (DiffAugment)
 AUGMENTATIONS = ("translation", "cutout")
+_LEFT_OUT = "Flips and colour changes are left out on purpose: digits are not mirror-symmetric and are grey."
 
 
 def parse_augment(augment) -> tuple[str, ...]:
     """``"translation,cutout"`` (or a list, or ``None`` / ``""`` for none) -> a validated tuple."""
-    names = [a.strip() for a in (augment.split(",") if isinstance(augment, str) else augment or ()) if a.strip()]
+    parts = augment.split(",") if isinstance(augment, str) else augment or ()
+    names = [a.strip() for a in parts if a.strip()]
     for name in names:
         if name not in AUGMENTATIONS:
-            hint = (" Flips and colour changes are left out on purpose: digits are not mirror-symmetric "
-                    "and are grey." if name in ("flip", "color", "colour", "brightness") else "")
+            hint = " " + _LEFT_OUT if name in ("flip", "color", "colour", "brightness") else ""
             raise ValueError(f"unknown augmentation {name!r}; choose from {', '.join(AUGMENTATIONS)}.{hint}")
     return tuple(dict.fromkeys(names))
 
 
 def translate(x, max_shift: int, fill, seed):
-    """Shift each image of a ``(B, H, W, C)`` batch by its own random whole number of pixels in
-    ``[-max_shift, max_shift]`` along each axis, filling the uncovered border with ``fill``.
-    Differentiable in ``x`` (a gather and a select); part of :func:`diff_augment`."""
+    """Shift each image by its own random number of pixels, up to ``max_shift`` per axis, filling with ``fill``."""
     b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
     shifts = uniform_integers((b, 2), -max_shift, max_shift + 1, seed)
     rows = tf.range(h)[None, :] - shifts[:, :1]  # source row of every output row, per image
@@ -58,8 +57,7 @@ def translate(x, max_shift: int, fill, seed):
 
 
 def cutout(x, size: int, fill, seed):
-    """Set one ``size`` x ``size`` square per image, centred at a random pixel (it may hang over the
-    edge), to ``fill``. Differentiable in ``x``. Introduced in chapter 7."""
+    """Set one ``size`` x ``size`` square per image, at a random centre, to ``fill``. Introduced in chapter 7."""
     b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
     centre = uniform_integers((b, 2), 0, 2**30, seed) % tf.stack([h, w])
     top, left = centre[:, :1] - size // 2, centre[:, 1:] - size // 2
@@ -69,25 +67,25 @@ def cutout(x, size: int, fill, seed):
 
 
 def diff_augment(x, policy, fill, seed):
-    """Differentiable augmentation (Zhao et al. 2020): ``translation`` shifts by up to 1/8 of the side,
-    ``cutout`` blanks a square of half the side, as in the paper; ``fill`` is the background (black) in
-    the model's pixel scale. Introduced in chapter 7."""
+    """Differentiable augmentation (Zhao et al. 2020) as in the paper: ``translation`` by up to 1/8 of the
+    side, ``cutout`` of half the side; ``fill`` is black in the model's scale. Introduced in chapter 7."""
     side = x.shape[1]
     for name in policy:
-        x = translate(x, int(side / 8 + 0.5), fill, seed) if name == "translation" else \
-            cutout(x, int(side / 2 + 0.5), fill, seed)
+        if name == "translation":
+            x = translate(x, int(side / 8 + 0.5), fill, seed)
+        else:
+            x = cutout(x, int(side / 2 + 0.5), fill, seed)
     return x
 
 
 class Augmented(keras.Model):
-    """Chapter 7: a discriminator whose every input, real or fake, passes through the same kind of random,
-    differentiable transformation (:func:`diff_augment`) while it trains, so the generator still gets
-    gradients and the discriminator cannot memorise the few real images it has. It draws from the GAN's
-    own ``seed_generator``; a conditional discriminator's class input is left as it is."""
+    """Chapter 7: a discriminator whose every input, real or fake, passes through :func:`diff_augment` while
+    it trains, drawing from the GAN's ``seed_generator``; a conditional one's class input is left as it is."""
 
     def __init__(self, discriminator, augment="translation,cutout", seed_generator=None, **kwargs):
         super().__init__(**kwargs)
-        self.discriminator, self.augment, self.seed_generator = discriminator, parse_augment(augment), seed_generator
+        augment = parse_augment(augment)
+        self.discriminator, self.augment, self.seed_generator = discriminator, augment, seed_generator
 
     def call(self, inputs, training=False):
         if training:
@@ -143,10 +141,8 @@ def gradient_penalty(kind: str, discriminator, real, fake, seed):
 
 
 class VariantGAN(GAN):
-    """Chapter 8's levers on the plain GAN: another ``loss`` (:func:`gan_losses`), one-sided
-    ``label_smoothing``, a weighted gradient ``penalty`` (:func:`gradient_penalty`) and ``d_steps``
-    discriminator updates per generator update, each on its own real images (a batch then holds
-    ``d_steps`` sub-batches)."""
+    """Chapter 8's levers: another ``loss``, one-sided ``label_smoothing``, a gradient ``penalty`` and ``d_steps``
+    discriminator updates per generator update (a batch then holds ``d_steps`` sub-batches)."""
 
     def __init__(self, generator, discriminator, loss="non_saturating", penalty=None, penalty_weight=10.0,
                  d_steps=1, label_smoothing=0.0, seed=0, **kwargs):
@@ -187,8 +183,7 @@ def split(batch, k: int) -> list:
 
 # ------------------------------------------------------------------- chapter 9: conditional models
 def class_labels(labels, n: int | None = None, num_classes: int = NUM_CLASSES):
-    """int32 class indices ``(B,)`` from integers or one-hot rows; NumPy values are checked
-    (:func:`helpers.data.check_labels`: range, shape, ``n`` of them)."""
+    """int32 class indices ``(B,)`` from integers or one-hot rows (NumPy ones checked by ``check_labels``)."""
     if labels is None:
         raise ValueError(f"a conditional model needs a class label per sample (integers 0 to {num_classes - 1} "
                          f"or one-hot rows)")
@@ -205,9 +200,8 @@ def labelled(batch):
 
 
 class ConditionalGAN(VariantGAN):
-    """Chapter 9: both networks also take the class, ``[input, label]``; ``fit`` sees ``(images, labels)``
-    batches, and the fakes of a step are asked for the classes of its real images. Chapter 8's levers
-    (``loss``, ``label_smoothing``, ``penalty``, ``d_steps``) apply as they do to :class:`VariantGAN`."""
+    """Chapter 9: both networks also take the class, ``[input, label]``, and ``fit`` sees ``(images, labels)``
+    batches; a step's fakes are asked for its real images' classes. Chapter 8's levers apply."""
 
     def __init__(self, generator, discriminator, num_classes=NUM_CLASSES, **kwargs):
         super().__init__(generator, discriminator, **kwargs)
@@ -239,8 +233,7 @@ class ConditionalGAN(VariantGAN):
 
 
 class ConditionalVAE(VAE):
-    """Chapter 9: encoder q(z|x, y) and decoder p(x|z, y) also take the class; ``fit`` and ``evaluate``
-    see ``(images, labels)`` batches."""
+    """Chapter 9: encoder q(z|x, y) and decoder p(x|z, y) also take the class; batches are ``(images, labels)``."""
 
     def __init__(self, encoder, decoder, num_classes=NUM_CLASSES, **kwargs):
         super().__init__(encoder, decoder, **kwargs)
@@ -266,4 +259,3 @@ class ConditionalVAE(VAE):
 
     def call(self, x, training=False, labels=None):
         return self.generate(self.encode(x, training, labels)[0], labels)
-

@@ -181,7 +181,7 @@ class DCGAN(Family):
                                   **optim, **options)
         if cfg.get("augment"):
             discriminator.seed_generator = model.seed_generator
-        if k:
+        if cfg.get("clusters"):  # self-conditioned: the sampler picks a cluster by its share (chapter 9)
             return model, models.self_conditioned_sampler(model.generator, np.full(k, 1 / k) if shares is None else shares)
         return model, model.generator
 

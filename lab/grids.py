@@ -13,10 +13,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from threadpoolctl import threadpool_limits
 
 
-from . import store
+from . import store, worker
 from .runs import cache_dir, config, key, run, run_dir
 
 
@@ -84,20 +83,6 @@ def _provenance(rows) -> str:
     return line
 
 
-def quiet_worker(threads: int) -> None:
-    """Start a worker process of :func:`grid`: send its own output (download attempts, TensorFlow's notes)
-    to /dev/null, so that it does not land in the notebook, then give TensorFlow and the BLAS under numpy and
-    scikit-learn ``threads`` threads each (workers that share the cores and spin up more threads than there
-    are cores made a mixture fit 20x slower). Its exceptions still reach the caller."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    os.environ["OPENBLAS_NUM_THREADS"] = str(threads)  # read when numpy's BLAS loads
-    threadpool_limits(threads)  # and for a BLAS loaded already
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
 _pools: dict = {}
 
 
@@ -105,7 +90,7 @@ def _pool(workers: int):
     """One pool of worker processes per size, kept for the session (TensorFlow starts once per worker)."""
     if workers not in _pools:
         context = multiprocessing.get_context("spawn")  # a fresh TensorFlow in each worker
-        _pools[workers] = ProcessPoolExecutor(workers, mp_context=context, initializer=quiet_worker, initargs=(1,))
+        _pools[workers] = ProcessPoolExecutor(workers, mp_context=context, initializer=worker.quiet, initargs=(1,))
     return _pools[workers]
 
 

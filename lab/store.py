@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from helpers import runtime
+
 STORE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "book", "stored_runs")
 KEEP = 64  # samples kept per stored run
 FILE = "stored.json"
@@ -71,8 +73,6 @@ def save(key: str, cfg: dict, row: dict, samples, run: str, networks: bool = Fal
     (``log.csv`` of the run folder ``run``, a few kB) and where it was trained; with ``networks`` also its
     sampling network and sample grids; with ``snapshots`` the grids saved during training (``samples/``:
     chapter 8 draws a toy run's point clouds over training). Returns the folder."""
-    from . import runtime
-
     out = os.path.join(folder(), key)
     os.makedirs(out, exist_ok=True)
     trained = {"commit": _commit(), "device": str(runtime.detect_device()), "budget": runtime.budget(),

@@ -192,9 +192,10 @@ def test_every_listing_is_one_idea_the_reader_can_follow(path, index, name):
 
 # ------------------------------------------------------------------ docstrings name the chapter that uses them
 def _introduced():
-    for module in ("data", "models", "training", "variants", "metrics", "plotting", "experiments", "runtime",
-                   "callbacks", "settings", "diffusion"):
-        mod = importlib.import_module(f"helpers.{module}")
+    for module in ("helpers.data", "helpers.models", "helpers.training", "helpers.variants", "helpers.metrics",
+                   "helpers.plotting", "helpers.runtime", "helpers.callbacks", "helpers.diffusion", "helpers.privacy",
+                   "lab.runs", "lab.families", "lab.grids", "lab.designs", "lab.settings", "lab.fitting"):
+        mod = importlib.import_module(module)
         for name, obj in vars(mod).items():
             if name.startswith("_") or getattr(obj, "__module__", None) != mod.__name__:
                 continue
@@ -219,6 +220,17 @@ def test_the_chapter_a_docstring_names_uses_it(module, name, chapter):
         path = next(p for p in NOTEBOOKS if p.name.startswith(f"{chapter:02d}_"))
         text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
     assert re.search(rf"\b{name}\b", text), f"{module}.{name} says chapter {chapter}, which never mentions it"
+
+
+def test_every_printed_listing_lives_in_helpers():
+    """What a chapter prints is lesson code: it comes from the teaching package, not from lab."""
+    for path, _, name in LISTINGS:
+        assert _resolve(name).__module__.startswith("helpers."), f"{path.name} prints {name} from outside helpers"
+
+
+def test_helpers_never_imports_lab():
+    for path in (ROOT / "helpers").glob("*.py"):
+        assert not re.search(r"^\s*(from|import)\s+lab\b", path.read_text(), re.M), f"{path.name} imports lab"
 
 
 # ------------------------------------------------------------------- numbers in the prose were printed

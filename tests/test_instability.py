@@ -86,12 +86,14 @@ def test_losses_match_their_formulas(loss):
 
 
 def test_bad_options_are_clear_errors():
-    critic = _linear_critic(np.zeros(784))
+    """Settings are validated once, where a run is configured (lab.settings; the models trust them)."""
     for kw, match in [({"loss": "least_squares"}, "loss must be"), ({"penalty": "gp"}, "penalty must be"),
                       ({"d_steps": 0}, "d_steps"), ({"loss": "hinge", "label_smoothing": 0.1}, "cross-entropy"),
                       ({"penalty_weight": -1.0, "penalty": "r1"}, "penalty_weight")]:
         with pytest.raises(ValueError, match=match):
-            variants.VariantGAN(models.dcgan_generator(8, 8), critic, **kw)
+            experiments.config("dcgan", **kw)
+    with pytest.raises(ValueError, match="unknown GAN loss"):
+        variants.gan_losses("least_squares", tf.zeros(2), tf.zeros(2))
 
 
 def test_d_steps_makes_that_many_critic_updates_per_generator_update():

@@ -61,11 +61,11 @@ def test_gan_trains_both_players_and_moves_toward_the_data(mnist):
     assert dist_after < 0.5 * dist_before  # the mean sample has moved toward the mean digit (0.74 -> 0.15)
 
 
-def test_variant_gan_rejects_bad_options():
+def test_variant_gan_options_are_checked_once_where_a_run_is_configured():
     with pytest.raises(ValueError, match="loss must be"):
-        _gan(cls=variants.VariantGAN, loss="least_squares")
+        experiments.config("dcgan", loss="least_squares")
     with pytest.raises(ValueError, match="label_smoothing"):
-        _gan(cls=variants.VariantGAN, label_smoothing=0.7)
+        experiments.config("dcgan", label_smoothing=0.7)
 
 
 def _constant_critic(logit: float):
@@ -109,11 +109,11 @@ def test_nan_guard_stops_before_anything_is_saved(tmp_path):
 
 # ---------------------------------------------------------------------------------------- exact steps
 def test_chunks_cover_the_steps_with_a_row_at_every_multiple():
-    assert training._chunks(0, 25, 15) == [(0, 15, 1), (15, 10, 1)]
-    assert training._chunks(0, 1250, 100) == [(0, 100, 12), (1200, 50, 1)]
-    assert training._chunks(50, 300, 100) == [(50, 50, 1), (100, 100, 2)]
-    assert training._chunks(30, 60, 100) == [(30, 30, 1)]
-    assert training._chunks(60, 60, 100) == []
+    assert experiments._chunks(0, 25, 15) == [(0, 15, 1), (15, 10, 1)]
+    assert experiments._chunks(0, 1250, 100) == [(0, 100, 12), (1200, 50, 1)]
+    assert experiments._chunks(50, 300, 100) == [(50, 50, 1), (100, 100, 2)]
+    assert experiments._chunks(30, 60, 100) == [(30, 30, 1)]
+    assert experiments._chunks(60, 60, 100) == []
 
 
 def _tiny_vae(**kw):
