@@ -136,7 +136,7 @@ def budget() -> str:
 
 def data_source() -> str:
     """Where MNIST comes from on the budget in force: the download on the full budget, the 4,000 offline
-    digits the stored runs were trained on otherwise. Introduced in chapter 1."""
+    digits the stored runs were trained on otherwise."""
     return "auto" if budget() == "full" else "offline"
 
 
