@@ -134,7 +134,7 @@ def dcgan_generator(z_dim: int = 64, width: int = 64) -> keras.Sequential:
 def dcgan_discriminator(width: int = 64, img_shape=IMG_SHAPE, spectral_norm: bool = False,
                         batch_norm: bool = True) -> keras.Sequential:
     """DCGAN discriminator: strided convolutions, LeakyReLU(0.2), batch norm after the second, one logit.
-    ``spectral_norm`` (Miyato et al. 2018) wraps each weight layer and drops batch norm, as ``batch_norm=False`` does."""
+    ``spectral_norm`` (Miyato et al. 2018) wraps every weight layer and drops batch norm, like ``batch_norm=False``."""
     batch_norm = batch_norm and not spectral_norm
 
     def weighted(layer):
