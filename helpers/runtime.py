@@ -10,9 +10,7 @@ import platform
 import sys
 import time
 from dataclasses import dataclass
-
-import matplotlib
-import numpy
+from importlib.metadata import version
 
 BUDGETS = ("full", "cpu", "smoke")
 BUDGET_ENV = "GENAI_BUDGET"
@@ -153,8 +151,8 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         "tensorflow": tensorflow.__version__,
         "keras": keras.__version__,
-        "numpy": numpy.__version__,
-        "matplotlib": matplotlib.__version__,
+        "numpy": version("numpy"),
+        "matplotlib": version("matplotlib"),
     }
 
 

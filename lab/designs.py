@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from helpers import runtime
 
-from .families import CANARY_INDEX, canary  # noqa: F401  (chapter 10 reads the canary with its grid design)
 from .runs import config
 from .settings import RECIPES
 
@@ -115,6 +114,7 @@ BF16 = "mixed_bfloat16"
 def stored_grids() -> dict:
     """Every grid whose runs are kept in ``book/stored_runs``, by name (``scripts/store_grid.py NAME`` trains
     one; ``tests/test_keys.py`` checks that each resolves to its stored keys on any machine)."""
+    privacy = privacy_grids()
     return {
         # chapter 7's compute x data grid: the self-conditioned DCGAN and the VAE, longest runs first
         "fashion-scgan": {f"self-conditioned n={n} steps={s}": data_settings("dcgan", n, s)
@@ -151,9 +151,9 @@ def stored_grids() -> dict:
                               "self-conditioned, 50 clusters": {"kind": "dcgan", "clusters": 50}},
         # chapter 10's privacy runs (their networks stay in the cache: the chapter's tests need them, and store
         # what they find beside the stored runs when it is executed with GENAI_STORE=1)
-        "privacy": privacy_grids()["sizes"],
-        "privacy-shorter": privacy_grids()["shorter"],
-        "privacy-canary": privacy_grids()["canary"],
+        "privacy": privacy["sizes"],
+        "privacy-shorter": privacy["shorter"],
+        "privacy-canary": privacy["canary"],
         # chapter 8's plain toy GAN on both mixtures, as the cpu budget trained it before 10,000 steps: the small
         # runs tests/test_store.py retrains
         "toy-plain": {f"{name}: plain": {"kind": "toy", "data": name, "steps": 2_500, "log_every": 500}

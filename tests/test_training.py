@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import data, models, runtime, training, variants
-from lab import cli, experiments
+from lab import cli, experiments, fitting
 
 
 @pytest.fixture(scope="module")
@@ -109,11 +109,11 @@ def test_nan_guard_stops_before_anything_is_saved(tmp_path):
 
 # ---------------------------------------------------------------------------------------- exact steps
 def test_chunks_cover_the_steps_with_a_row_at_every_multiple():
-    assert experiments._chunks(0, 25, 15) == [(0, 15, 1), (15, 10, 1)]
-    assert experiments._chunks(0, 1250, 100) == [(0, 100, 12), (1200, 50, 1)]
-    assert experiments._chunks(50, 300, 100) == [(50, 50, 1), (100, 100, 2)]
-    assert experiments._chunks(30, 60, 100) == [(30, 30, 1)]
-    assert experiments._chunks(60, 60, 100) == []
+    assert fitting._chunks(0, 25, 15) == [(0, 15, 1), (15, 10, 1)]
+    assert fitting._chunks(0, 1250, 100) == [(0, 100, 12), (1200, 50, 1)]
+    assert fitting._chunks(50, 300, 100) == [(50, 50, 1), (100, 100, 2)]
+    assert fitting._chunks(30, 60, 100) == [(30, 30, 1)]
+    assert fitting._chunks(60, 60, 100) == []
 
 
 def _tiny_vae(**kw):
