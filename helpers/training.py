@@ -142,29 +142,28 @@ def judged(real_logits, fake_logits) -> dict:
     return {"d_real": real, "d_fake": fake, "d_accuracy": tf.reduce_mean(right)}
 
 
-def optimizers(lr: float = 2e-4, d_lr: float | None = None, g_lr: float | None = None, beta_1: float = 0.5,
-               beta_2: float = 0.999, clipnorm: float | None = None, ema: float | None = None) -> list:
-    """The two players' Adam optimizers (DCGAN's lr 2e-4, beta_1 0.5), at ``d_lr`` / ``g_lr`` when given; the
-    generator's keeps a moving average of its weights with ``ema`` (Keras' ``use_ema``)."""
-    def adam(rate, average):
-        rate = lr if rate is None else rate
+def optimizers(lr=2e-4, d_lr=None, g_lr=None, ema=None, beta_1=0.5, **adam) -> list:
+    """The two players' Adam optimizers (DCGAN's lr 2e-4, beta_1 0.5; ``adam`` options such as ``clipnorm`` pass
+    through), at ``d_lr`` / ``g_lr`` when given; the generator's keeps a moving average of its weights with ``ema``."""
+    def make(rate, average):
         averaging = dict(use_ema=average is not None, ema_momentum=0.99 if average is None else average)
-        return keras.optimizers.Adam(rate, beta_1=beta_1, beta_2=beta_2, clipnorm=clipnorm, **averaging)
+        return keras.optimizers.Adam(lr if rate is None else rate, beta_1=beta_1, **adam, **averaging)
 
-    out = [adam(d_lr, None), adam(g_lr, ema)]
+    out = [make(d_lr, None), make(g_lr, ema)]
     if keras.mixed_precision.global_policy().name == "mixed_float16":
         out = [keras.optimizers.LossScaleOptimizer(o) for o in out]
     return out
 
 
-def make_gan(generator, discriminator, seed: int = 0, lr: float = 2e-4, jit_compile: bool | None = None,
-             steps_per_execution: int = 1, cls=None, d_lr=None, g_lr=None, beta_1: float = 0.5,
-             beta_2: float = 0.999, clipnorm=None, ema=None, **options) -> GAN:
-    """A compiled GAN (``cls``, default :class:`GAN`, built with ``options``) with its :func:`optimizers`;
-    ``jit_compile=None`` takes the device's choice. Introduced in chapter 3."""
+ADAM = ("lr", "d_lr", "g_lr", "ema", "beta_1", "beta_2", "clipnorm")  # what make_gan passes to optimizers
+
+
+def make_gan(generator, discriminator, seed=0, jit_compile=None, steps_per_execution=1, cls=None, **options):
+    """A compiled GAN (``cls``, default :class:`GAN`) with its :func:`optimizers`, both taking their ``options``
+    (:data:`ADAM` are the optimizers'); ``jit_compile=None`` takes the device's choice. Introduced in chapter 3."""
+    adam = {name: options.pop(name) for name in ADAM if name in options}
     gan = (cls or GAN)(generator, discriminator, seed=seed, **options)
-    pair = optimizers(lr, d_lr, g_lr, beta_1, beta_2, clipnorm, ema)
-    gan.compile(*pair, steps_per_execution=steps_per_execution, jit_compile=_jit(jit_compile))
+    gan.compile(*optimizers(**adam), steps_per_execution=steps_per_execution, jit_compile=_jit(jit_compile))
     return gan
 
 
@@ -194,9 +193,8 @@ class VAE(Tracked):
         self.encoder, self.decoder = encoder, decoder
         self.z_dim = int(decoder.inputs[0].shape[-1])
         if int(encoder.output_shape[-1]) != 2 * self.z_dim:
-            raise ValueError(f"the encoder must output 2 * z_dim = {2 * self.z_dim} numbers (mean and "
-                             f"log-variance) for a decoder with z_dim {self.z_dim}; it outputs "
-                             f"{encoder.output_shape[-1]}")
+            raise ValueError(f"the encoder must output 2 * z_dim = {2 * self.z_dim} numbers (mean and log-variance) "
+                             f"for a decoder with z_dim {self.z_dim}; it outputs {encoder.output_shape[-1]}")
         if beta < 0:
             raise ValueError(f"beta must be >= 0, got {beta}")
         self.beta, self._eval_seed = float(beta), seed + 1
@@ -257,12 +255,11 @@ class VAE(Tracked):
         return super().evaluate(*args, **kwargs)
 
 
-def make_vae(encoder, decoder, beta: float = 1.0, seed: int = 0, lr: float = 1e-3, jit_compile: bool | None = None,
-             steps_per_execution: int = 1, cls=None, **options) -> VAE:
-    """A compiled VAE (``cls``, default :class:`VAE`) with Adam(lr). Introduced in chapter 5."""
-    vae = (cls or VAE)(encoder, decoder, beta=beta, seed=seed, **options)
-    optimizer = keras.optimizers.Adam(lr)
-    vae.compile(optimizer, steps_per_execution=steps_per_execution, jit_compile=_jit(jit_compile))
+def make_vae(encoder, decoder, seed=0, lr=1e-3, jit_compile=None, steps_per_execution=1, cls=None, **options):
+    """A compiled VAE (``cls``, default :class:`VAE`, built with ``options`` such as ``beta``) with Adam(lr).
+    Introduced in chapter 5."""
+    vae = (cls or VAE)(encoder, decoder, seed=seed, **options)
+    vae.compile(keras.optimizers.Adam(lr), steps_per_execution=steps_per_execution, jit_compile=_jit(jit_compile))
     return vae
 
 
@@ -320,12 +317,3 @@ class Diffusion(Tracked):
 
     def call(self, inputs, training=False):
         return self.network(inputs, training=training)
-
-
-def make_diffusion(network, ema: float = 0.999, seed: int = 0, lr: float = 1e-3, jit_compile: bool | None = None,
-                   steps_per_execution: int = 1, weight_decay: float = 1e-4) -> Diffusion:
-    """A compiled :class:`Diffusion` with AdamW, as keras-io's DDIM example trains it (chapter 11)."""
-    model = Diffusion(network, ema=ema, seed=seed)
-    optimizer = keras.optimizers.AdamW(lr, weight_decay=weight_decay)
-    model.compile(optimizer, steps_per_execution=steps_per_execution, jit_compile=_jit(jit_compile))
-    return model

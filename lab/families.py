@@ -288,7 +288,7 @@ class Toy(DCGAN):
         return data.toy(cfg["data"], cfg["points"], seed=cfg["seed"])[0], None, None
 
     def dataset(self, cfg, x, y, labels, batch):
-        return data.make_point_dataset(x, batch_size=batch, seed=cfg["seed"])
+        return point_dataset(x, batch_size=batch, seed=cfg["seed"])
 
     def held_out(self, cfg, x_train, x_test, labels=None):
         return None
@@ -298,6 +298,39 @@ class Toy(DCGAN):
         z = np.random.default_rng(seed).standard_normal((n * 5 // 2, cfg["z_dim"])).astype("float32")
         samples = np.asarray(sampler(z, training=False), np.float32)
         return metrics.mode_coverage(samples, centres, std), samples, None
+
+
+def point_dataset(points, batch_size: int = 256, seed: int = 0):
+    """A repeated, shuffled ``tf.data`` pipeline of float32 point batches ``(B, d)`` (toy data)."""
+    points = np.asarray(points, dtype=np.float32)
+    if points.ndim != 2 or not np.all(np.isfinite(points)):
+        raise ValueError(f"points must be a finite 2-D array (n, d), got shape {points.shape}")
+    if not 1 <= batch_size <= len(points):
+        raise ValueError(f"batch_size={batch_size} does not fit {len(points)} points")
+    ds = tf.data.Dataset.from_tensor_slices(points).shuffle(len(points), seed=seed)
+    return ds.batch(batch_size, drop_remainder=True).repeat().prefetch(2)
+
+
+def make_diffusion(network, ema: float = 0.999, seed: int = 0, lr: float = 1e-3, jit_compile: bool | None = None,
+                   steps_per_execution: int = 1, weight_decay: float = 1e-4) -> training.Diffusion:
+    """A compiled :class:`helpers.training.Diffusion` with AdamW, as keras-io's DDIM example trains it."""
+    model = training.Diffusion(network, ema=ema, seed=seed)
+    optimizer = keras.optimizers.AdamW(lr, weight_decay=weight_decay)
+    model.compile(optimizer, steps_per_execution=steps_per_execution, jit_compile=training._jit(jit_compile))
+    return model
+
+
+def denoising_loss(network, x0, seed: int = 0, batch: int = 500) -> float:
+    """The simple loss of a noise-predicting ``network`` on images ``x0`` in [-1, 1], at noise levels spread
+    evenly over [0, 1] and noise drawn with ``seed`` (so that two image sets of one size compare)."""
+    x0 = np.asarray(x0, np.float32)
+    rng = np.random.default_rng(seed)
+    t = ((np.arange(len(x0)) + 0.5) / len(x0)).astype(np.float32)
+    alpha_bar = np.asarray(diffusion.signal_share(t), np.float32).reshape(-1, 1, 1, 1)
+    eps = rng.standard_normal(x0.shape).astype(np.float32)
+    x_t = np.sqrt(alpha_bar) * x0 + np.sqrt(1 - alpha_bar) * eps
+    predicted = diffusion._batched(network, x_t, 1 - alpha_bar, batch, np.float32)
+    return float(np.mean(np.square(eps - predicted)))
 
 
 class DiffusionFamily(Family):
@@ -313,9 +346,9 @@ class DiffusionFamily(Family):
 
     def build(self, cfg, shares=None):
         w = cfg["width"]
-        model = training.make_diffusion(models.unet((w, 2 * w, 3 * w)), ema=cfg["ema"], seed=cfg["seed"],
-                                        lr=cfg["lr"], jit_compile=cfg["jit_compile"],
-                                        steps_per_execution=STEPS_PER_EXECUTION)
+        model = make_diffusion(models.unet((w, 2 * w, 3 * w)), ema=cfg["ema"], seed=cfg["seed"],
+                               lr=cfg["lr"], jit_compile=cfg["jit_compile"],
+                               steps_per_execution=STEPS_PER_EXECUTION)
         return model, model.ema_network
 
     def sample(self, sampler, n, cfg, seed=1234, label=None):
@@ -332,7 +365,7 @@ class DiffusionFamily(Family):
         row, samples, labels = super().score(model, cfg, x_train, y_train, sampler, n, seed)
         x_test, _ = test_images(cfg)
         for name, images in (("train_loss", np.resize(x_train, (n, 28, 28))), ("heldout_loss", x_test[:n])):
-            row[name] = diffusion.denoising_loss(sampler, data.scaled(images, "tanh"))
+            row[name] = denoising_loss(sampler, data.scaled(images, "tanh"))
         return row, samples, labels
 
 

@@ -1,6 +1,11 @@
 """Consistency of the book itself: toc <-> files, setup cells, Colab metadata, outputs, repository URL."""
+import ast
 import json
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -231,6 +236,34 @@ def test_every_printed_listing_lives_in_helpers():
 def test_helpers_never_imports_lab():
     for path in (ROOT / "helpers").glob("*.py"):
         assert not re.search(r"^\s*(from|import)\s+lab\b", path.read_text(), re.M), f"{path.name} imports lab"
+
+
+
+def test_helpers_stays_small_plain_and_imports_at_the_top():
+    """#40's figures: helpers at most 2,500 lines as ruff formats it (so that joining lines does not count), no
+    function over 40 lines; in both packages at most 10 function-local imports, each with its reason."""
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(ROOT / "helpers", Path(tmp) / "helpers", ignore=shutil.ignore_patterns("assets", "__pycache__"))
+        subprocess.run([sys.executable, "-m", "ruff", "format", "-q", "--line-length", "110", tmp], check=True)
+        lines = sum(len(f.read_text().splitlines()) for f in (Path(tmp) / "helpers").glob("*.py"))
+    assert lines <= 2500, f"helpers is {lines} lines formatted"
+    local = []
+    for package in ("helpers", "lab"):
+        for path in (ROOT / package).glob("*.py"):
+            lines_of = path.read_text().splitlines()
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                size = node.end_lineno - node.lineno + 1
+                assert package == "lab" or size <= 40, f"{path.name}: {node.name} is {size} lines"
+                for inner in node.body:  # statements of the function itself (nested defs are walked on their own)
+                    for imp in ast.walk(inner):
+                        if isinstance(imp, (ast.Import, ast.ImportFrom)):
+                            local.append(f"{path.name}:{imp.lineno}")
+                            above = lines_of[max(0, node.lineno - 3) : imp.lineno]
+                            why = any("#" in line and "import" in line.lower() for line in above)
+                            assert why, f"{path.name}: {node.name} imports at line {imp.lineno} without saying why"
+    assert len(local) <= 10, f"{len(local)} function-local imports: {local}"
 
 
 # ------------------------------------------------------------------- numbers in the prose were printed

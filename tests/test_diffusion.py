@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from helpers import data, diffusion, models
-from lab import cli, experiments
+from lab import cli, experiments, families
 
 BETAS = diffusion.linear_betas(1000)
 AB = diffusion.alpha_bars(BETAS)
@@ -182,8 +182,8 @@ def test_denoising_loss_of_known_guesses():
     x0 = np.zeros((700, 28, 28, 1), np.float32)  # all-black images: x_t is pure scaled noise
     eps = np.random.default_rng(3).standard_normal(x0.shape)
     # guessing "no noise" costs the mean squared noise; dividing x_t by its noise scale recovers it exactly
-    assert diffusion.denoising_loss(_Guess(lambda x, v: 0 * x), x0, seed=3) == pytest.approx(np.mean(eps ** 2), rel=1e-5)
-    assert diffusion.denoising_loss(_Guess(lambda x, v: x / np.sqrt(v)), x0, seed=3, batch=300) < 1e-10
+    assert families.denoising_loss(_Guess(lambda x, v: 0 * x), x0, seed=3) == pytest.approx(np.mean(eps ** 2), rel=1e-5)
+    assert families.denoising_loss(_Guess(lambda x, v: x / np.sqrt(v)), x0, seed=3, batch=300) < 1e-10
 
 
 def test_a_run_on_a_half_trains_on_that_half_and_reports_both_losses(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import data, metrics, models, training, variants
-from lab import cli, experiments
+from lab import cli, experiments, families
 
 
 def _linear_critic(w, bias=0.0):
@@ -152,7 +152,7 @@ def test_a_toy_gan_trains_on_the_ring():
     gan = training.make_gan(models.mlp_generator(2), models.mlp_discriminator(), lr=1e-3, steps_per_execution=50)
     z = np.random.default_rng(0).standard_normal((500, 2)).astype("float32")
     before = metrics.mode_coverage(gan.generate(z).numpy(), centres, 0.02)
-    experiments.fit_steps(gan, data.make_point_dataset(points, 256), 1000, log_every=500, verbose=0)
+    experiments.fit_steps(gan, families.point_dataset(points, 256), 1000, log_every=500, verbose=0)
     after = metrics.mode_coverage(gan.generate(z).numpy(), centres, 0.02)
     assert after["high_quality"] > before["high_quality"] and after["modes"] >= 1, (before, after)
 
