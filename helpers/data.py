@@ -17,13 +17,13 @@ from scipy.ndimage import gaussian_filter
 from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances_argmin
 
-from . import runtime
+from . import choices, runtime
+from .choices import CORRUPTIONS, IMAGE_DATA
 
 SOURCES = ("auto", "download", "offline")
 NUM_CLASSES = 10  # digits 0-9; Fashion-MNIST has ten classes too
 OFFLINE_TEST_PER_CLASS = 100  # the 500 digits per class of the offline subset: 400 train, 100 test
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"  # Debian's package dataset-fashion-mnist
-IMAGE_DATA = ("mnist", "fashion")  # the image sets a run can train on (its ``data`` setting)
 
 _cache: dict[tuple, tuple] = {}
 
@@ -279,7 +279,6 @@ def to_uint8(images, scale: str = "tanh") -> np.ndarray:
 # ------------------------------------------------------------------------------------------------------
 # Chapter 7's data conditions: smaller, skewed, noisier or repetitive training sets. Pure numpy, deterministic
 # given ``seed``; the input arrays are never modified.
-CORRUPTIONS = ("noise", "blur", "occlude")
 
 
 def _images_and_labels(x, y):
@@ -425,7 +424,7 @@ def grid(n: int, side: int = 5, spacing: float = 2.0, std: float = 0.05, seed: i
     return _mixture(np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2), n, std, seed)
 
 
-TOYS = {"ring": (ring, 0.02), "grid": (grid, 0.05)}  # the published settings: mixture and component std
+TOYS = dict(zip(choices.TOYS, [(ring, 0.02), (grid, 0.05)]))  # the published settings: mixture, component std
 
 
 def toy(name: str, n: int, seed: int = 0):

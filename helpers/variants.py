@@ -11,6 +11,7 @@ import tensorflow as tf
 from sklearn.mixture import GaussianMixture
 
 from . import data, models
+from .choices import AUGMENTATIONS, LOSSES, PENALTIES, parse_augment  # noqa: F401 (read here too)
 from .data import NUM_CLASSES
 from .training import GAN, VAE, bce, bernoulli_nll, gaussian_kl, judged, replica_seed
 from .training import uniform_integers, update
@@ -29,21 +30,6 @@ def fit_mixture_prior(vae, images, components: int = 10, seed: int = 0):
 
 
 # ----------------------------------------------------------------- chapter 7: augmentation (DiffAugment)
-AUGMENTATIONS = ("translation", "cutout")
-_LEFT_OUT = "Flips and colour changes are left out on purpose: digits are not mirror-symmetric and are grey."
-
-
-def parse_augment(augment) -> tuple[str, ...]:
-    """``"translation,cutout"`` (or a list, or ``None`` / ``""`` for none) -> a validated tuple."""
-    parts = augment.split(",") if isinstance(augment, str) else augment or ()
-    names = [a.strip() for a in parts if a.strip()]
-    for name in names:
-        if name not in AUGMENTATIONS:
-            hint = " " + _LEFT_OUT if name in ("flip", "color", "colour", "brightness") else ""
-            raise ValueError(f"unknown augmentation {name!r}; choose from {', '.join(AUGMENTATIONS)}.{hint}")
-    return tuple(dict.fromkeys(names))
-
-
 def translate(x, max_shift: int, fill, seed):
     """Shift each image by its own random number of pixels, up to ``max_shift`` per axis, filling with ``fill``."""
     b, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
@@ -113,10 +99,6 @@ def gan_losses(kind: str, real_logits, fake_logits, label_smoothing: float = 0.0
         d_loss = tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_logits))
         return d_loss, -tf.reduce_mean(fake_logits)
     raise ValueError(f"unknown GAN loss {kind!r}; choose one of {', '.join(LOSSES)}")
-
-
-LOSSES = ("non_saturating", "saturating", "wasserstein", "hinge")
-PENALTIES = ("wgan-gp", "r1")
 
 
 def input_gradient(discriminator, x):

@@ -86,6 +86,8 @@ def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks
         runtime.seed_everything(cfg["seed"])
         model, sampler = family.build(cfg, shares)
         start = fitting.restore(model, os.path.join(out, "checkpoint")) if resume else 0
+        if resume and verbose:
+            print(f"continuing from step {start}" if start else "no checkpoint yet: starting from step 0")
         if start > cfg["steps"]:
             raise ValueError(f"{out} has already trained {start} steps, more than the {cfg['steps']} asked for")
         os.makedirs(out, exist_ok=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from helpers import data, runtime, variants
+from helpers import choices, runtime
 
 # The recipes of the command line, the chapters and the grids: steps per budget, batch size, log interval,
 # network sizes, learning rate and the precision ("policy") and XLA choice. On the cpu and smoke budgets both
@@ -108,10 +108,10 @@ SETTINGS = [
     Setting("prior", "recipe", ("vae",), "sample codes from N(0, I) or from a Gaussian mixture fitted to the "
             "training digits' codes after training (chapter 5)", str, choices=("normal", "mixture")),
     Setting("augment", "", ("dcgan",), "differentiable augmentation of all the discriminator sees, e.g. "
-            "translation,cutout (chapter 7)", lambda t: ",".join(variants.parse_augment(t))),
-    Setting("loss", "non_saturating", ("dcgan", "toy"), "the GAN loss (chapter 8)", str, choices=variants.LOSSES),
+            "translation,cutout (chapter 7)", lambda t: ",".join(choices.parse_augment(t))),
+    Setting("loss", "non_saturating", ("dcgan", "toy"), "the GAN loss (chapter 8)", str, choices=choices.LOSSES),
     Setting("penalty", None, ("dcgan", "toy"), "a gradient penalty on the discriminator, which then has no batch "
-            "norm (chapter 8)", str, choices=variants.PENALTIES),
+            "norm (chapter 8)", str, choices=choices.PENALTIES),
     Setting("penalty_weight", 10.0, ("dcgan", "toy"), "weight of the penalty", float, _at_least(0)),
     Setting("d_steps", 1, ("dcgan", "toy"), "discriminator updates per generator update, each on its own batch",
             int, _at_least(1)),
@@ -135,13 +135,13 @@ SETTINGS = [
             lambda v: None if len(v) == 10 and all(0 <= s <= 1 for s in v) else "takes 10 fractions in [0, 1]"),
     Setting("duplicate", None, IMAGES, "repeat one training image: INDEX:COPIES", lambda t: _pair(t, int)),
     Setting("corrupt", None, IMAGES, "corrupt the training images: KIND:LEVEL, KIND one of "
-            + ", ".join(data.CORRUPTIONS), lambda t: _pair(t, str),
-            lambda v: None if v[0] in data.CORRUPTIONS else f"kind must be one of {', '.join(data.CORRUPTIONS)}"),
+            + ", ".join(choices.CORRUPTIONS), lambda t: _pair(t, str),
+            lambda v: None if v[0] in choices.CORRUPTIONS else f"kind must be one of {', '.join(choices.CORRUPTIONS)}"),
     Setting("canary", 0, IMAGES, "add COPIES copies of chapter 10's marked training digit", int, _at_least(0)),
     Setting("label_noise", 0.0, CONDITIONAL, "replace this fraction of the labels by random classes", float,
             _between(0, 1)),
     Setting("data", "recipe", KINDS, "what the model trains on: mnist or fashion (the image models), a toy "
-            "mixture (the toy)", str, choices=data.IMAGE_DATA + tuple(data.TOYS)),
+            "mixture (the toy)", str, choices=choices.IMAGE_DATA + choices.TOYS),
     Setting("points", 10_000, ("toy",), "points in the toy training set", int, _at_least(1)),
     Setting("depth", 2, ("toy",), "hidden layers of the toy MLPs", int, _at_least(1)),
 ]
@@ -150,47 +150,61 @@ BY_NAME = {s.name: s for s in SETTINGS}
 UNSET_OMITTED = ("ema",)
 
 
-def default(setting: Setting, kind: str):
-    """The value a run of ``kind`` takes when ``setting`` is not given: the recipe's for the budget in force
-    (on the full budget, the GPU's own precision and XLA choice where the recipe leaves them open)."""
+def default(setting: Setting, kind: str, budget: str | None = None, device: bool = True):
+    """The value a run of ``kind`` takes when ``setting`` is not given: the recipe's for ``budget`` (default:
+    the one in force; on the full budget the GPU's own precision and XLA choice where the recipe leaves them
+    open, or ``None`` without ``device``)."""
     if setting.default != "recipe":
         return setting.default
     if setting.name == "data":
         return "ring" if kind == "toy" else "mnist"
     value = RECIPES[kind].get(setting.name, "normal" if setting.name == "prior" else None)
     if isinstance(value, dict):  # one value per budget
-        value = value[runtime.budget()]
-    if value is None and setting.name in ("policy", "jit_compile"):
+        value = value[budget or runtime.budget()]
+    if value is None and device and setting.name in ("policy", "jit_compile"):
         return runtime.device_choices()[setting.name]
     return value
 
 
-def validate(kind: str, values: dict) -> dict:
-    """The whole configuration of a run of ``kind``: every setting that applies to it, at ``values`` where
-    given, else at its default; a setting that does not apply, an unknown name or a bad value is a
-    ``ValueError`` that says which and why."""
+def _check_value(s: Setting, value) -> None:
+    if s.choices and value not in s.choices:
+        raise ValueError(f"{s.name} must be one of {', '.join(map(str, s.choices))}, got {value!r}")
+    problem = s.check(value) if s.check else None
+    if problem:
+        raise ValueError(f"{s.name} {problem}, got {value!r}")
+
+
+def check(kind: str, values: dict) -> dict:
+    """The settings given for a run of ``kind`` (``None`` ones left out), each checked without TensorFlow: an
+    unknown name, a setting that does not apply to ``kind`` or a bad value is a ``ValueError`` that says why."""
     if kind not in KINDS:
         raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(KINDS)}")
     given = {k: v for k, v in values.items() if v is not None}
     unknown = sorted(set(given) - set(BY_NAME))
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown}; known: {sorted(BY_NAME)}")
+    for name, value in given.items():
+        if kind not in BY_NAME[name].kinds:
+            raise ValueError(f"{name} applies to {', '.join(BY_NAME[name].kinds)}, not to {kind}")
+        _check_value(BY_NAME[name], value)
+    allowed = choices.TOYS if kind == "toy" else choices.IMAGE_DATA
+    if given.get("data", allowed[0]) not in allowed:
+        raise ValueError(f"a {kind} run trains on {', '.join(allowed)}, not on {given['data']!r}")
+    return given
+
+
+def validate(kind: str, values: dict) -> dict:
+    """The whole configuration of a run of ``kind``: every setting that applies to it, at ``values`` where
+    given (:func:`check`), else at its default."""
+    given = check(kind, values)
     cfg = {"kind": kind}
     for s in SETTINGS:
         if kind not in s.kinds:
-            if s.name in given:
-                raise ValueError(f"{s.name} applies to {', '.join(s.kinds)}, not to {kind}")
             continue
-        value = given.get(s.name, default(s, kind))
-        if value is not None and s.choices and value not in s.choices:
-            raise ValueError(f"{s.name} must be one of {', '.join(map(str, s.choices))}, got {value!r}")
-        problem = s.check(value) if (s.check and value is not None) else None
-        if problem:
-            raise ValueError(f"{s.name} {problem}, got {value!r}")
+        value = given[s.name] if s.name in given else default(s, kind)
         if value is None and s.name in UNSET_OMITTED:
             continue
+        if value is not None:
+            _check_value(s, value)
         cfg[s.name] = value
-    allowed = data.TOYS if kind == "toy" else data.IMAGE_DATA
-    if cfg["data"] not in allowed:
-        raise ValueError(f"a {kind} run trains on {', '.join(allowed)}, not on {cfg['data']!r}")
     return cfg

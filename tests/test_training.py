@@ -13,6 +13,8 @@ import tensorflow as tf
 from helpers import data, models, runtime, training, variants
 from lab import cli, experiments, fitting
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 @pytest.fixture(scope="module")
 def mnist():
@@ -204,7 +206,8 @@ def test_cli_resume_errors_and_nothing_to_do(tmp_path, capsys):
     generator = os.path.join(out, "generator.keras")
     mtime = os.path.getmtime(generator)
     assert cli.main(["train", "dcgan", "--out", out, "--resume"]) == 0
-    assert "nothing to do" in capsys.readouterr().out and os.path.getmtime(generator) == mtime
+    printed = capsys.readouterr().out
+    assert "continuing from step 20" in printed and "nothing to do" in printed and os.path.getmtime(generator) == mtime
     with pytest.raises(SystemExit, match="more than the 10 asked"):
         cli.main(["train", "dcgan", "--out", out, "--resume", "--steps", "10"])
     with pytest.raises(SystemExit, match="width is 8"):
@@ -241,13 +244,61 @@ def test_cli_help_lists_defaults_files_and_exit_codes(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "-h"])
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    steps = " / ".join(f"{k} {experiments.RECIPES[k]['steps'][runtime.budget()]}" for k in sorted(experiments.RECIPES))
-    for needle in (f"({runtime.budget()}): {steps}", "default: cgan 128 / cvae 64 / dcgan 128 / diffusion 64 / toy 256 / vae 64",
+    per_budget = lambda k: "/".join(str(experiments.RECIPES[k]["steps"][b]) for b in runtime.BUDGETS)  # noqa: E731
+    steps = " / ".join(f"{k} {per_budget(k)}" for k in sorted(experiments.RECIPES))
+    for needle in (f"default: {steps} (budgets full/cpu/smoke)", "default: cgan 128 / cvae 64 / dcgan 128 / diffusion 64 / toy 256 / vae 64",
                    "dcgan, toy only: the GAN loss", "--train-size",
                    "config.json", "checkpoint/",
                    "generator.keras", "exit codes",
                    "130 interrupted"):
         assert needle in text, needle
+
+
+def test_cli_answers_help_argument_errors_and_resume_conflicts_without_tensorflow(tmp_path):
+    """#42: ``-h``, a bad value, a setting of another model and a flag that changes a stored run are
+    answered before TensorFlow is imported (so in well under 2 s), each bad one as one error line, exit 2."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"kind": "dcgan", "lr": 0.001, "width": 64}))
+    script = textwrap.dedent(f"""
+        import sys
+        from lab import cli
+        for argv in (["train", "-h"], ["train", "dcgan", "--out", "x", "--steps", "-5"],
+                     ["train", "vae", "--out", "x", "--penalty", "r1"],
+                     ["train", "dcgan", "--out", {str(run)!r}, "--resume", "--lr", "0.01"]):
+            try:
+                cli.main(argv)
+            except SystemExit as exit:
+                print("exit", exit.code)
+        print("tensorflow imported:", "tensorflow" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.split("\n")[-3:] == ["exit 2", "tensorflow imported: False", ""], done.stdout[-300:]
+    assert done.stdout.count("exit 2") == 3 and "exit 0" in done.stdout
+    errors = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 3 and "steps must be at least 1" in errors[0] and "applies to dcgan, toy" in errors[1]
+    assert "lr is 0.001" in errors[2] and "Traceback" not in done.stderr
+
+
+def test_cli_says_what_to_do_when_the_data_or_the_file_is_wrong(tmp_path, monkeypatch, capsys):
+    """No Fashion-MNIST (no Debian package, no internet) and a .npy that is not an array: one error line
+    each, exit 2, with what to do (not numpy's advice about pickles)."""
+    def no_network(name):
+        raise Exception("URL fetch failure on https://x: None -- [Errno -2] Name or service not known")
+
+    monkeypatch.setattr(data, "_download", no_network)
+    monkeypatch.setattr(data, "_cache", {})
+    monkeypatch.setenv("GENAI_FASHION_MNIST_DIR", str(tmp_path))
+    with pytest.raises(SystemExit) as err:
+        cli.main(["train", "dcgan", "--out", str(tmp_path / "f"), "--data", "fashion", "--steps", "2"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert err.value.code == 2 and len(lines) == 1 and "apt-get install dataset-fashion-mnist" in lines[0]
+    text = tmp_path / "notes.npy"
+    text.write_text("not an array")
+    with pytest.raises(SystemExit) as err:
+        cli.main(["evaluate", str(text)])
+    message = capsys.readouterr().err
+    assert err.value.code == 2 and "is not a NumPy array file" in message and "allow_pickle" not in message
 
 
 def test_cli_sample_needs_a_trained_run(tmp_path):
