@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import sys
 import time
 
 import keras
@@ -52,8 +53,42 @@ def _chunks(start: int, steps: int, log_every: int) -> list[tuple[int, int, int]
     return out
 
 
+class Line:
+    """Progress that does not stay on the page: in a notebook (IPython already loaded) one output line
+    updated in place, whose last text is what the saved notebook keeps; elsewhere printed lines."""
+
+    def __init__(self):
+        display = sys.modules.get("IPython.display") if "ipykernel" in sys.modules else None
+        self.handle = display.display(display.Pretty(""), display_id=True) if display else None
+        self.pretty = display.Pretty if display else None
+
+    def __call__(self, text: str):
+        if self.handle is None:
+            print(text, flush=True)
+        else:
+            self.handle.update(self.pretty(text))
+
+
+class ProgressLine(keras.callbacks.Callback):
+    """One line that follows training (``fit_steps(verbose="line")``): the step, the losses and the speed
+    at each log row, then how many steps were trained in how long."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps, self.line, self.start = steps, Line(), time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in (logs or {}).items() if "loss" in k and not k.startswith("val_"))
+        seconds = time.perf_counter() - self.start
+        self.line(f"step {self.model.global_step:,} of {self.steps:,}: {shown} ({seconds:.0f} s so far)")
+
+    def done(self, first: int):
+        seconds = time.perf_counter() - self.start
+        self.line(f"trained steps {first:,} to {self.steps:,} in {seconds:.0f} s")
+
+
 def fit_steps(model, dataset, steps: int, log_every: int = 100, callbacks=(), validation_data=None,
-              verbose: int = 2):
+              verbose: int | str = 2):
     """Train ``model`` until it has made exactly ``steps`` updates in all, with a log row (the callbacks'
     ``on_epoch_end``) every ``log_every`` steps and at the end. Returns the ``History`` of this call.
 
@@ -62,6 +97,7 @@ def fit_steps(model, dataset, steps: int, log_every: int = 100, callbacks=(), va
     continues from that step with the batches an uninterrupted run would have seen, so a resumed or
     extended run ends where a straight one does. Each log interval runs in blocks of the largest
     ``steps_per_execution`` (up to the one the model was compiled with) that divides it.
+    ``verbose`` is Keras's, or ``"line"``: one progress line, updated in place in a notebook.
     Introduced in chapter 3.
     """
     steps, log_every = int(steps), int(log_every)
@@ -75,6 +111,8 @@ def fit_steps(model, dataset, steps: int, log_every: int = 100, callbacks=(), va
     model._requested_steps_per_execution = requested
     history = keras.callbacks.History()
     history.history = {}
+    progress = ProgressLine(steps) if verbose == "line" else None
+    callbacks, verbose = ([progress] if progress else []) + list(callbacks), 0 if progress else verbose
     for first, interval, n in _chunks(start, steps, log_every):
         per_call = math.gcd(requested, interval)
         if model.steps_per_execution != per_call:  # a new block size needs a new compiled function
@@ -83,6 +121,8 @@ def fit_steps(model, dataset, steps: int, log_every: int = 100, callbacks=(), va
                       shuffle=False, callbacks=[_GlobalStep(first, interval, steps), *callbacks], verbose=verbose)
         for k, v in h.history.items():
             history.history.setdefault(k, []).extend(v)
+    if progress:
+        progress.done(start)
     return history
 
 

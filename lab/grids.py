@@ -16,6 +16,7 @@ import tensorflow as tf
 
 
 from . import store, worker
+from .fitting import Line
 from .runs import cache_dir, config, key, run, run_dir
 
 
@@ -23,7 +24,9 @@ def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: 
     """Run every condition with every seed and return one tidy ``pandas.DataFrame`` (a row per run, a
     ``condition`` column with the condition's name). ``conditions`` maps a name to the settings of
     :func:`config`, e.g. ``{"n=500": {"kind": "dcgan", "train_size": 500}}``. Cached runs load in
-    milliseconds; one progress line per run says what was trained or loaded.
+    milliseconds. With ``progress``, a line says what is being trained or loaded while the grid runs (in a
+    notebook one line, updated in place), and one summary line stays: how many runs were trained now and
+    how many loaded.
 
     ``workers=2`` trains two runs at a time in separate processes, one thread each: small networks use
     two CPU cores better that way (measured about 1.3x on a 2-core machine). Keep 1 on a GPU.
@@ -35,13 +38,13 @@ def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: 
         kind = settings.pop("kind")
         jobs += [(name, config(kind, **{**settings, "seed": seed})) for seed in seeds]
     rows, start = [None] * len(jobs), time.perf_counter()
+    show = Line() if progress else None
 
     def report(i, name, cfg, row):
         rows[i] = {"condition": name, **row}
-        if progress:
+        if show:
             done = sum(r is not None for r in rows)
-            print(f"[{done}/{len(jobs)}] {_progress(name, cfg, row)} ({time.perf_counter() - start:.0f} s so far)",
-                  flush=True)
+            show(f"[{done}/{len(jobs)}] {_progress(name, cfg, row)} ({time.perf_counter() - start:.0f} s so far)")
 
     todo = []
     for i, (name, cfg) in enumerate(jobs):
@@ -57,8 +60,8 @@ def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: 
         for future in as_completed(futures):
             i = futures[future]
             report(i, jobs[i][0], jobs[i][1], future.result())
-    if progress and rows:  # an empty grid has nothing to report
-        print(_provenance(rows))
+    if show and rows:  # an empty grid has nothing to report
+        show(summary(rows))
     return pd.DataFrame(rows)
 
 
@@ -71,16 +74,18 @@ def _progress(name: str, cfg: dict, row: dict) -> str:
     return f"{cfg['kind']} {name} seed {cfg['seed']}: {what}, {result}"
 
 
-def _provenance(rows) -> str:
-    """One line: how many runs were trained now, loaded from the cache, or loaded from stored results
-    (and where and when those were trained)."""
-    stored = [r["stored"] for r in rows if r.get("stored")]
-    cached = sum(bool(r["cached"]) for r in rows) - len(stored)
-    line = f"{len(rows) - cached - len(stored)} runs trained now, {cached} loaded from the cache"
-    if stored:
-        where = sorted({f"{s['device']}, {s['budget']} budget, commit {s['commit']}, {s['date']}" for s in stored})
-        line += f", {len(stored)} loaded from stored results ({os.path.relpath(store.folder())}; trained on {'; '.join(where)})"
-    return line
+def summary(rows) -> str:
+    """One line: how many runs a grid trained now, loaded from the cache, or loaded from the book's stored
+    results, and how many diverged. Where stored runs were trained is on the book's provenance page."""
+    stored = sum(bool(r.get("stored")) for r in rows)
+    cached = sum(bool(r["cached"]) for r in rows) - stored
+    trained = [r for r in rows if not r["cached"]]
+    parts = [f"{len(trained)} trained now" + (f" ({sum(r.get('wall_s', 0) for r in trained):.0f} s)" if trained else "")]
+    parts += [f"{cached} loaded from the cache"] if cached else []
+    parts += [f"{stored} loaded from stored results"] if stored else []
+    diverged = sum(r.get("status", "ok") != "ok" for r in rows)
+    parts += [f"{diverged} diverged"] if diverged else []
+    return f"{len(rows)} run{'s' * (len(rows) != 1)}: " + ", ".join(parts)
 
 
 _pools: dict = {}

@@ -64,14 +64,14 @@ def _callbacks(cfg, out, sampler, per_step, extra):
             fitting.Checkpoint(ckpt, sampler, os.path.join(out, "generator.keras")), *extra]
 
 
-def train(cfg: dict, out: str, resume: bool = False, verbose: int = 2, callbacks=()):
+def train(cfg: dict, out: str, resume: bool = False, verbose: int | str = "line", callbacks=()):
     """Train the run ``cfg`` into the folder ``out`` (config.json, log.csv, samples/, checkpoint/,
     generator.keras) up to ``cfg["steps"]`` steps and return ``(model, x_train, info)``, ``info`` holding
     ``labels`` (of the training images), ``from_step``, ``steps``, ``seconds`` (training time of this call),
     ``history`` (this call's log rows) and ``sampler`` (the network saved as ``generator.keras``).
     ``resume=True`` continues from the last checkpoint in ``out`` (or extends a finished run);
     ``callbacks`` run after the run's own (NaN guard, CSV log, sample grids, checkpoint). Raises
-    :class:`helpers.fitting.TrainingDiverged` if a loss becomes NaN, ``ValueError`` if the checkpoint
+    :class:`lab.fitting.TrainingDiverged` if a loss becomes NaN, ``ValueError`` if the checkpoint
     does not fit ``cfg``. Introduced in chapter 3."""
     family = FAMILIES[cfg["kind"]]
     x_train, y_train, x_test = family.data(cfg)

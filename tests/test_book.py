@@ -106,6 +106,14 @@ def test_config_builds_as_documented():
     assert (BOOK / CONFIG["bibtex_bibfiles"][0]).exists()
 
 
+def test_the_provenance_page_matches_the_stored_runs():
+    """#41: where stored results were trained (machine, budget, dates, commits) is on one back-matter page,
+    generated from book/stored_runs; the chapters print none of it."""
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "provenance.py"), "--check"], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+
+
 def test_intro_chapter_times_match_the_committed_runs():
     """The introduction's table of chapter times is written from the notebooks' last cells, not typed."""
     import subprocess

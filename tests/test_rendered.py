@@ -2,9 +2,11 @@
 
 Checks that MathJax (served from the build itself) typeset every formula, that no diagram is left as
 source text, that every figure image is there and decodes, and that the browser logged no error (a
-script or font that only a CDN could serve fails here). Chromium comes from Debian's `chromium` package;
+script or font that only a CDN could serve fails here), and that no code block or display equation is wider
+than the page at a 1400-pixel window. Chromium comes from Debian's `chromium` package;
 `.ci/run` installs it, and elsewhere the test is skipped with a message saying how to get it.
 """
+import json
 import re
 import shutil
 import subprocess
@@ -33,11 +35,30 @@ def site(tmp_path_factory):
     return html
 
 
+# Run in the page once MathJax has typeset it: every code block and display equation wider than its box (it
+# would hide behind a horizontal scrollbar) is listed in the body's data-overflow attribute.
+OVERFLOW = """<script>
+window.addEventListener("load", () => {
+  const ready = window.MathJax && MathJax.startup ? MathJax.startup.promise : Promise.resolve();
+  ready.then(() => setTimeout(() => {
+    const wide = [];
+    document.querySelectorAll("div.highlight pre, div.math, mjx-container[display='true']").forEach((el) => {
+      if (el.scrollWidth > el.clientWidth + 1) wide.push((el.textContent || "").trim().slice(0, 70));
+    });
+    document.body.setAttribute("data-overflow", JSON.stringify(wide));
+  }, 500));
+});
+</script>"""
+
+
 def render(page: Path):
-    """The page's DOM after its scripts ran, and the browser's log, with the network off."""
+    """The page's DOM after its scripts ran (at a 1400-pixel window, with the overflow check), and the
+    browser's log, with the network off."""
+    checked = page.with_name(f"_checked_{page.name}")
+    checked.write_text(page.read_text().replace("</body>", OVERFLOW + "</body>"))
     r = subprocess.run([BROWSER, "--headless", "--no-sandbox", "--disable-gpu", *OFFLINE, "--enable-logging=stderr",
-                        "--v=0", "--virtual-time-budget=20000", "--dump-dom", page.as_uri()],
-                       capture_output=True, text=True, timeout=120)
+                        "--v=0", "--window-size=1400,2000", "--virtual-time-budget=20000", "--dump-dom",
+                        checked.as_uri()], capture_output=True, text=True, timeout=120)
     return r.stdout, r.stderr
 
 
@@ -54,6 +75,9 @@ def test_page_renders_offline(site, name):
     dom, log = render(site / name)
     soup = BeautifulSoup(dom, "html.parser")
     assert soup.find("main") is not None, f"{name}: the page did not render"
+    wide = json.loads(soup.body.get("data-overflow", "null") or "null")
+    assert wide is not None, f"{name}: the overflow check did not run"
+    assert not wide, f"{name}: {len(wide)} code blocks or equations wider than the page, e.g. {wide[:3]}"
     math = soup.select(".math")
     untypeset = [m.get_text()[:60] for m in math if m.find("mjx-container") is None]
     assert not untypeset, f"{name}: {len(untypeset)} formulas left as raw LaTeX, e.g. {untypeset[:2]}"

@@ -32,7 +32,7 @@ def test_a_stored_run_loads_instead_of_training_and_says_where_it_was_trained(st
     capsys.readouterr()
     again = experiments.grid({"toy": TOY}, seeds=(0,), cache=str(stores / "b"))  # an empty cache: loads
     out = capsys.readouterr().out
-    assert "toy seed 0: stored" in out and "1 loaded from stored results" in out and "0 runs trained now" in out
+    assert "toy seed 0: stored" in out and out.strip().splitlines()[-1] == "1 run: 0 trained now, 1 loaded from stored results"
     assert again.loc[0, "high_quality"] == first.loc[0, "high_quality"] and again.loc[0, "stored"]["commit"]
     assert not os.path.exists(experiments.run_dir(record["config"], str(stores / "b")))  # nothing trained
     with pytest.raises(FileNotFoundError, match="stored run: its scores and 64 samples"):

@@ -1,4 +1,4 @@
-"""Sphinx extension with two fixes for readers of the built book.
+"""Sphinx extension with three fixes for readers of the built book.
 
 1. Serve MathJax from the built book itself, so that formulas render without internet.
 
@@ -7,7 +7,9 @@ MathJax's browser files and needs nothing else). At build time this extension co
 (the ``tex-mml-chtml`` bundle and the components and fonts it loads) into ``_static/mathjax`` and points
 Sphinx's ``mathjax_path`` there. Without the package the book falls back to the CDN copy.
 
-2. Drop repeated inline scripts. Under jupyter-book 1.0, sphinx-thebe adds its configuration script
+2. Wrap long code lines (``static/book.css``) instead of hiding them behind a horizontal scrollbar.
+
+3. Drop repeated inline scripts. Under jupyter-book 1.0, sphinx-thebe adds its configuration script
 (``const THEBE_JS_URL = ...``) twice to every page, and the browser reports a SyntaxError on each.
 """
 import os
@@ -58,8 +60,14 @@ def _drop_repeated_scripts(app, pagename, templatename, context, doctree):
     context["script_files"][:] = unique  # in place: later handlers (MathJax) add to this very list
 
 
+def _add_css(app, config):
+    config.html_static_path.append(os.path.join(os.path.dirname(__file__), "static"))
+    app.add_css_file("book.css")
+
+
 def setup(app):
     app.connect("config-inited", _choose)
+    app.connect("config-inited", _add_css)
     app.connect("html-page-context", _drop_repeated_scripts, priority=900)  # after the handlers that add scripts
     app.connect("build-finished", _copy)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
