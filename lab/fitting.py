@@ -93,7 +93,7 @@ def fit_steps(model, dataset, steps: int, log_every: int = 100, callbacks=(), va
     ``on_epoch_end``) every ``log_every`` steps and at the end. Returns the ``History`` of this call.
 
     ``dataset`` is the whole training stream from step 0 (e.g. ``make_dataset(...).repeat()``); a model
-    that has already trained (``model.global_step``, set here and by :func:`helpers.callbacks.restore`)
+    that has already trained (``model.global_step``, set here and by :func:`restore`)
     continues from that step with the batches an uninterrupted run would have seen, so a resumed or
     extended run ends where a straight one does. Each log interval runs in blocks of the largest
     ``steps_per_execution`` (up to the one the model was compiled with) that divides it.

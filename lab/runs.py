@@ -22,7 +22,7 @@ from .families import FAMILIES, build
 # Bump when the training or scoring code changes what a cached run would contain.
 CACHE_VERSION = 4
 DEFAULT_CACHE = os.path.join("runs", "experiments")
-WEIGHTS = "model.weights.h5"
+WEIGHTS = store.WEIGHTS
 
 
 def config(kind: str, source: str | None = None, **overrides) -> dict:
@@ -172,7 +172,7 @@ def run(cfg: dict, cache: str | None = None, verbose: int = 0, stored: bool = Tr
             samples = os.path.join(folder, "samples.npy")
             _store(cfg, row, np.load(samples) if os.path.exists(samples) else None, folder)
         return {**row, "cached": True, "dir": folder}
-    kept = store.load(key(cfg)) if stored else None  # trained before and kept in the repository (helpers.store)
+    kept = store.load(key(cfg)) if stored else None  # trained before and kept in the repository (lab.store)
     if kept is not None:
         return {**kept, "cached": True}
     try:
@@ -212,7 +212,7 @@ def record(cfg: dict, model, x_train, info: dict, cache: str | None = None, stor
 
 
 def _store(cfg: dict, row: dict, samples, folder: str) -> None:
-    """Keep a finished run in the repository's stored results (helpers.store); a recipe run (the budget's
+    """Keep a finished run in the repository's stored results (lab.store); a recipe run (the budget's
     ``config(kind)`` with any seed, which other chapters sample again) keeps its sampling network too."""
     recipe = row.get("status") == "ok" and {**cfg, "seed": 0} == config(cfg["kind"])
     store.save(key(cfg), cfg, row, samples, folder, networks=recipe, snapshots=FAMILIES[cfg["kind"]].keep_snapshots)

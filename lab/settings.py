@@ -1,6 +1,6 @@
 """The recipes and the settings of a run, declared once: name, default, which models take it, how it is read
 from text and checked. :func:`experiments.config` builds and validates a run's configuration from them, the
-command line (``python -m experiments train``) derives its flags from them, and the cache key hashes them.
+command line (``python -m lab train``) derives its flags from them, and the cache key hashes them.
 """
 from __future__ import annotations
 

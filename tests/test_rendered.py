@@ -98,3 +98,44 @@ def test_page_renders_offline(site, name):
     errors = [line for line in log.splitlines() if "CONSOLE" in line and ("Error" in line or "Uncaught" in line)
               or "Failed to load resource" in line]
     assert not errors, f"{name}: browser errors: {errors[:3]}"
+
+
+# The lab out of the reading path (#41): what a reader sees of the outputs (hidden ones excluded) holds no
+# provenance commit, no folder of the machine that ran it, no Keras epoch log and no per-run progress line.
+NOISE = {
+    "commit id": re.compile(r"\bcommits? `?[0-9a-f]{7,40}\b|\b[0-9a-f]{7}\+changes\b"),
+    "machine path": re.compile(r"(?<![\w.])/(?:tmp|home|root|work|Users)/"),
+    "epoch log": re.compile(r"^Epoch \d+/\d+|━━|\d+/\d+ - \d+m?s - ", re.M),
+    "per-run progress line": re.compile(r"^\[\d+/\d+\] ", re.M),
+}
+# Result figures each page showed when this check was written: a page may gain figures, not lose them.
+FIGURES = {"01_concepts": 5, "02_gan_math": 3, "03_gan_mnist": 6, "04_vae_math": 4, "05_vae_mnist": 8,
+           "06_evaluation": 5, "07_data": 11, "08_instability": 8, "09_applications": 7, "10_challenges": 4,
+           "11_diffusion": 7, "tools": 2}
+
+
+def visible_outputs(html: str):
+    """The cell outputs of a built page that a reader sees without opening anything."""
+    soup = BeautifulSoup(html, "html.parser")
+    for hidden in soup.select("details, .tag_hide-output .cell_output, .tag_remove-output .cell_output"):
+        hidden.decompose()
+    return soup.select(".cell_output")
+
+
+def test_the_noise_patterns_find_what_they_are_for():
+    assert NOISE["commit id"].search("trained on CPU, cpu budget, commit 72b0c46+changes, 2026-12-03")
+    assert NOISE["machine path"].search("runs cached in /tmp/tmp.l5TGIqjeeq")
+    assert not NOISE["machine path"].search("stored_runs/dcgan-97d7b1ef4845 and /content/genai-book")
+    assert NOISE["epoch log"].search("Epoch 1/18\n100/100 - 14s - 138ms/step - d_loss: 0.69")
+    assert NOISE["per-run progress line"].search("[3/6] dcgan the recipe seed 0: stored, FID 149.5")
+    assert not any(p.search("60 runs: 0 trained now, 60 loaded from stored results") for p in NOISE.values())
+
+
+@pytest.mark.parametrize("name", [p for p in pages() if p[:-5] in FIGURES])
+def test_a_reader_sees_the_lesson_not_the_lab(site, name):
+    outputs = visible_outputs((site / name).read_text())
+    text = "\n".join(o.get_text("\n") for o in outputs)
+    found = {what: p.findall(text)[:2] for what, p in NOISE.items() if p.search(text)}
+    assert not found, f"{name}: {found}"
+    figures = sum(len(o.find_all("img")) for o in outputs)
+    assert figures >= FIGURES[name[:-5]], f"{name}: {figures} result figures, {FIGURES[name[:-5]]} before"
