@@ -88,7 +88,7 @@ class ProgressLine(keras.callbacks.Callback):
 
 
 def fit_steps(model, dataset, steps: int, log_every: int = 100, callbacks=(), validation_data=None,
-              verbose: int | str = 2):
+              verbose: int | str = "line"):
     """Train ``model`` until it has made exactly ``steps`` updates in all, with a log row (the callbacks'
     ``on_epoch_end``) every ``log_every`` steps and at the end. Returns the ``History`` of this call.
 
@@ -97,7 +97,7 @@ def fit_steps(model, dataset, steps: int, log_every: int = 100, callbacks=(), va
     continues from that step with the batches an uninterrupted run would have seen, so a resumed or
     extended run ends where a straight one does. Each log interval runs in blocks of the largest
     ``steps_per_execution`` (up to the one the model was compiled with) that divides it.
-    ``verbose`` is Keras's, or ``"line"``: one progress line, updated in place in a notebook.
+    ``verbose`` is ``"line"`` (one progress line, updated in place in a notebook) or Keras's.
     Introduced in chapter 3.
     """
     steps, log_every = int(steps), int(log_every)

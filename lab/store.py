@@ -6,7 +6,7 @@ A stored run is a folder ``STORE/<key>`` (the key of :func:`lab.runs.key`) holdi
 device, budget, date, wall time), ``samples.npy`` (its first 64 scored samples, uint8) and ``log.csv``
 (its training log). No weights, except for a chapter's recipe run (the run other chapters draw new
 samples from: chapter 6 evaluates chapters 3, 5 and 11's models), which also keeps its sampling network
-``generator.keras``, its whole model (``model.weights.h5``) and its ``samples/`` grids saved during training (the arrays); and ``derived/``, what a
+``generator.keras`` and its ``samples/`` grids saved during training (the arrays); and ``derived/``, what a
 chapter computed from the run's networks before they were left behind (:func:`lab.runs.derived`).
 Written only when asked
 (``GENAI_STORE=1``, by the maintainer who trains the grid), read unless ``GENAI_RETRAIN=1``.
@@ -72,7 +72,7 @@ def _commit() -> str:
 def save(key: str, cfg: dict, row: dict, samples, run: str, networks: bool = False, snapshots: bool = False) -> str:
     """Keep a finished run: its configuration, its row, the first :data:`KEEP` samples, its training log
     (``log.csv`` of the run folder ``run``, a few kB) and where it was trained; with ``networks`` also its
-    sampling network, its whole model's weights (encoder or discriminator too) and sample grids; with ``snapshots`` the grids saved during training (``samples/``:
+    sampling network and sample grids; with ``snapshots`` the grids saved during training (``samples/``:
     chapter 8 draws a toy run's point clouds over training). Returns the folder."""
     out = os.path.join(folder(), key)
     os.makedirs(out, exist_ok=True)
@@ -83,9 +83,8 @@ def save(key: str, cfg: dict, row: dict, samples, run: str, networks: bool = Fal
     log = os.path.join(run, "log.csv")
     if os.path.exists(log):
         shutil.copyfile(log, os.path.join(out, "log.csv"))
-    for network in ("generator.keras", WEIGHTS) if networks else ():  # the sampler, and the whole model
-        if os.path.exists(os.path.join(run, network)):
-            shutil.copyfile(os.path.join(run, network), os.path.join(out, network))
+    if networks:
+        shutil.copyfile(os.path.join(run, "generator.keras"), os.path.join(out, "generator.keras"))
     grids = os.path.join(run, "samples")
     if (networks or snapshots) and os.path.isdir(grids):  # a diverged run may have saved none
         shutil.copytree(grids, os.path.join(out, "samples"), dirs_exist_ok=True,

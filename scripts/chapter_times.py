@@ -59,9 +59,7 @@ def _when(seconds) -> str:
 
 
 def table(times: dict, speed: dict | None) -> str:
-    titles = list(next(iter(times.values()))["chapters"]) if times else []
-    for entry in times.values():
-        titles += [t for t in entry["chapters"] if t not in titles]
+    titles = sorted({t for entry in times.values() for t in entry["chapters"]}, key=lambda t: int(t.split(".")[0]))
     kinds = [k for k in KINDS if k in times]
     head = {"bfloat16 yes": "with bfloat16", "bfloat16 no": "without bfloat16 (like most laptops)"}
     lines = ["| chapter | " + " | ".join(head[k] for k in kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
@@ -84,7 +82,11 @@ def main():
     ap.add_argument("--check", action="store_true", help="exit 1 if the file or the table is out of date")
     args = ap.parse_args()
     times = json.load(open(TIMES)) if os.path.exists(TIMES) else {}
-    new = {**times, **measured(args.from_git)}
+    new = json.loads(json.dumps(times))  # a copy: a kind keeps the chapters this run does not measure again
+    for kind, entry in measured(args.from_git).items():
+        kept = new.setdefault(kind, {**entry, "chapters": {}})
+        kept.update(device=entry["device"], budget=entry["budget"])
+        kept["chapters"].update(entry["chapters"])
     speed = json.load(open(SPEED)) if os.path.exists(SPEED) else None
     text = open(INTRO).read()
     if START not in text or END not in text:

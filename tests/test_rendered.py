@@ -35,14 +35,16 @@ def site(tmp_path_factory):
     return html
 
 
-# Run in the page once MathJax has typeset it: every code block and display equation wider than its box (it
-# would hide behind a horizontal scrollbar) is listed in the body's data-overflow attribute.
+# Run in the page once MathJax has typeset it: every code block (code cells and code in the text; outputs such
+# as wide tables may scroll) and display equation wider than its box (it would hide behind a horizontal
+# scrollbar) is listed in the body's data-overflow attribute.
 OVERFLOW = """<script>
 window.addEventListener("load", () => {
   const ready = window.MathJax && MathJax.startup ? MathJax.startup.promise : Promise.resolve();
   ready.then(() => setTimeout(() => {
     const wide = [];
-    document.querySelectorAll("div.highlight pre, div.math, mjx-container[display='true']").forEach((el) => {
+    const code = "div.cell_input div.highlight pre, div.highlight-python pre, div.highlight-ipython3 pre";
+    document.querySelectorAll(code + ", div.highlight-bash pre, div.math, mjx-container[display='true']").forEach((el) => {
       if (el.scrollWidth > el.clientWidth + 1) wide.push((el.textContent || "").trim().slice(0, 70));
     });
     document.body.setAttribute("data-overflow", JSON.stringify(wide));
@@ -131,7 +133,19 @@ def test_the_noise_patterns_find_what_they_are_for():
     assert not any(p.search("60 runs: 0 trained now, 60 loaded from stored results") for p in NOISE.values())
 
 
-@pytest.mark.parametrize("name", [p for p in pages() if p[:-5] in FIGURES])
+# Pages whose committed outputs predate the one-line progress and summary (re-executing them is #41's work):
+# strict, so that each fails here once it is clean, and must then leave this list.
+NOT_YET_CLEAN = {"03_gan_mnist", "05_vae_mnist", "07_data", "08_instability", "09_applications", "10_challenges",
+                 "11_diffusion"}
+
+
+def _page(name):
+    if name[:-5] in NOT_YET_CLEAN:
+        return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="outputs not re-executed yet (#41)"))
+    return name
+
+
+@pytest.mark.parametrize("name", [_page(p) for p in pages() if p[:-5] in FIGURES])
 def test_a_reader_sees_the_lesson_not_the_lab(site, name):
     outputs = visible_outputs((site / name).read_text())
     text = "\n".join(o.get_text("\n") for o in outputs)
