@@ -53,8 +53,8 @@ def train(args, given: dict, resumed: dict | None) -> int:
     if done == 0:
         print(f"{out} has already trained {info['steps']} steps; nothing to do (pass a larger --steps to extend it).")
     else:
-        resumed = f" (resumed at step {info['from_step']})" if info["from_step"] else ""
-        print(f"done: {done} steps{resumed} in {info['seconds']:.0f} s of training; the run in {out} is at step "
+        note = f" (resumed at step {info['from_step']})" if info["from_step"] else ""
+        print(f"done: {done} steps{note} in {info['seconds']:.0f} s of training; the run in {out} is at step "
               f"{info['steps']}")
     return 0
 
