@@ -55,7 +55,7 @@ def _chunks(start: int, steps: int, log_every: int) -> list[tuple[int, int, int]
 
 class Line:
     """Progress that does not stay on the page: in a notebook (IPython already loaded) one output line
-    updated in place, whose last text is what the saved notebook keeps; elsewhere printed lines."""
+    updated in place and emptied by :meth:`close`, which prints the line that stays; elsewhere printed lines."""
 
     def __init__(self):
         display = sys.modules.get("IPython.display") if "ipykernel" in sys.modules else None
@@ -67,6 +67,13 @@ class Line:
             print(text, flush=True)
         else:
             self.handle.update(self.pretty(text))
+
+    def close(self, text: str):
+        """Empty the live line and print ``text``: what stays on the page is an ordinary printed line (a
+        saved notebook and a test that reruns it, such as nbval, then hold the same outputs)."""
+        if self.handle is not None:
+            self.handle.update(self.pretty(""))
+        print(text, flush=True)
 
 
 class ProgressLine(keras.callbacks.Callback):
@@ -84,7 +91,7 @@ class ProgressLine(keras.callbacks.Callback):
 
     def done(self, first: int):
         seconds = time.perf_counter() - self.start
-        self.line(f"trained steps {first:,} to {self.steps:,} in {seconds:.0f} s")
+        self.line.close(f"trained steps {first:,} to {self.steps:,} in {seconds:.0f} s")
 
 
 def fit_steps(model, dataset, steps: int, log_every: int = 100, callbacks=(), validation_data=None,

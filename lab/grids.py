@@ -61,7 +61,7 @@ def grid(conditions: dict, seeds=(0, 1, 2), cache: str | None = None, progress: 
             i = futures[future]
             report(i, jobs[i][0], jobs[i][1], future.result())
     if show and rows:  # an empty grid has nothing to report
-        show(summary(rows))
+        show.close(summary(rows))
     return pd.DataFrame(rows)
 
 
