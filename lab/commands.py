@@ -22,9 +22,10 @@ def train(args, given: dict, resumed: dict | None) -> int:
         cfg = resumed or experiments.config(args.kind, **given)
         if args.kind != "toy":
             data.load_images(cfg["data"], verbose=True)  # says where the images come from
-        if resumed and cfg["data"] == "mnist" and data.mnist_source() != cfg.get("data_source"):
+        now = data.mnist_source() if resumed and cfg["data"] == "mnist" else cfg.get("data_source")
+        if now != cfg.get("data_source"):
             raise ValueError(f"--resume: {out} was trained on {cfg.get('data_source')}, but the digits now come "
-                             f"from {data.mnist_source()}; resume where the same data is available.")
+                             f"from {now}; resume where the same data is available.")
         x_train = experiments.FAMILIES[args.kind].data(cfg)[0]
     except (ValueError, RuntimeError) as err:  # a bad value, or no way to get the data (no Fashion-MNIST...)
         raise _fail(str(err))

@@ -77,8 +77,8 @@ class Line:
 
 
 class ProgressLine(keras.callbacks.Callback):
-    """One line that follows training (``fit_steps(verbose="line")``): the step, the losses and the speed
-    at each log row, then how many steps were trained in how long."""
+    """One line that follows training (``fit_steps(verbose="line")``): the step, the losses and the seconds
+    so far at each log row, then how many steps were trained in how long."""
 
     def __init__(self, steps: int):
         super().__init__()

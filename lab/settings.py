@@ -201,7 +201,10 @@ def validate(kind: str, values: dict) -> dict:
     for s in SETTINGS:
         if kind not in s.kinds:
             continue
-        value = given[s.name] if s.name in given else default(s, kind)
+        if s.name in given:  # checked by check()
+            cfg[s.name] = given[s.name]
+            continue
+        value = default(s, kind)
         if value is None and s.name in UNSET_OMITTED:
             continue
         if value is not None:
