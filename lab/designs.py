@@ -93,6 +93,24 @@ def remedy_mnist() -> dict:
     return cpu_recipe("dcgan", **written, width=32)
 
 
+# Chapter 7's opening figure: chapter 8's MNIST recipe (:func:`remedy_mnist`) on growing subsets of the offline
+# digits, three seeds each (all 4,000 digits: chapter 8's own runs)
+THESIS_SIZES, THESIS_SEEDS = (500, 1_000, 2_000, 4_000), (0, 1, 2)
+
+
+def thesis_settings(n: int) -> dict:
+    """A run of chapter 7's opening figure (for :func:`grid`): :func:`remedy_mnist` on ``n`` digits."""
+    return dict(remedy_mnist(), **({"train_size": n} if n < THESIS_SIZES[-1] else {}))
+
+
+def thesis_levers(n: int) -> dict:
+    """The same recipe on ``n`` digits with twice the compute, spent two ways (chapter 7.2's levers): twice the
+    steps, or networks twice as wide (chapter 10's DCGAN runs, which name their training-set size)."""
+    base = thesis_settings(n)
+    return {"twice the steps": dict(base, steps=2 * base["steps"]),
+            "twice the width": dict(base, width=2 * base["width"], train_size=n)}
+
+
 def data_settings(kind: str, n: int, steps: int, **extra) -> dict:
     """The settings (for :func:`grid`) of a run of chapter 7's Fashion-MNIST grids: ``kind`` (``"dcgan"``
     or ``"vae"``) on ``n`` training images for ``steps`` steps, with ``extra`` settings on top (the plain
@@ -136,6 +154,9 @@ def stored_grids() -> dict:
                               for name, extra in (("plain", {}), ("DiffAugment", {"augment": "translation,cutout"}))},
         # chapter 3's DCGAN and chapter 5's VAE recipes at the budget in force (chapter 11 sets them beside
         # its diffusion model)
+        "thesis": {**{f"n={n}": thesis_settings(n) for n in THESIS_SIZES[::-1]},
+                   **{f"{name} n={n}": settings_ for n in (1_000, THESIS_SIZES[-1])
+                      for name, settings_ in thesis_levers(n).items()}},
         "recipes": {"DCGAN (chapter 3)": {"kind": "dcgan"}, "VAE (chapter 5)": {"kind": "vae"}},
         # chapter 3's recipe against the paper's settings, and the recipe in bfloat16 (seeds 0 1); chapter 11's
         # diffusion recipe (seed 0)

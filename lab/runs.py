@@ -230,30 +230,35 @@ def run_config(folder: str) -> dict:
         return json.load(f)
 
 
-def derived(row: dict, name: str, compute, cache: str | None = None) -> dict:
+def derived(row: dict, name: str, compute, cache: str | None = None, needs: str = WEIGHTS) -> dict:
     """What ``compute(folder)`` finds in the folder of a finished run (its whole model, its 1,000 scored
     samples), a dict of numbers and arrays, kept beside the run as ``derived/<name>.npz``: computed once;
     with ``GENAI_STORE=1`` also kept beside the run's stored results, so that a reader who loads the run
-    from there (no networks, 64 samples) loads this too. Where neither place has it, the run is trained
-    again into the cache. Give ``name`` a new version when ``compute`` changes (chapter 10's tests)."""
+    from there (no networks, 64 samples) loads this too. ``needs`` is the file ``compute`` reads: where
+    neither the cache nor the stored folder has it, the run is trained again into the cache (a recipe
+    run's stored folder keeps ``generator.keras``, so what is drawn from its sampler needs no training).
+    Give ``name`` a new version when ``compute`` changes (chapter 10's tests)."""
     cfg = run_config(row["dir"])
     folder, kept = run_dir(cfg, cache), os.path.join(store.folder(), key(cfg))
-    for place in (folder, kept if store.reading() else None):
+    places = (folder, kept if store.reading() else None)
+    for place in places:
         path = os.path.join(place or "", "derived", f"{name}.npz")
         if place and os.path.exists(path):
             with np.load(path) as f:
                 return {k: f[k] if f[k].ndim else f[k].item() for k in f.files}
-    if not os.path.exists(os.path.join(folder, WEIGHTS)):
+    source = next((p for p in places if p and os.path.exists(os.path.join(p, needs))), None)
+    if source is None:
         again = run(cfg, cache, stored=False)  # a stored run keeps no networks: train it again here
         if "fid" in row and not np.isclose(again.get("fid", np.nan), row["fid"], rtol=1e-6):
             print(f"note: {name} is measured on a network trained again here (FID {again.get('fid', np.nan):.1f}), "
                   f"not the stored run's (FID {row['fid']:.1f}): threads or hardware differ", flush=True)
-    result = compute(folder)
+        source = folder
+    result = compute(source)
     for place in (folder, kept if store.writing() and os.path.isdir(kept) else None):
         if place:
             os.makedirs(os.path.join(place, "derived"), exist_ok=True)
             with open(os.path.join(place, "derived", f"{name}.npz.tmp"), "wb") as f:
-                np.savez(f, **{k: np.asarray(v) for k, v in result.items()})
+                np.savez_compressed(f, **{k: np.asarray(v) for k, v in result.items()})
             os.replace(os.path.join(place, "derived", f"{name}.npz.tmp"), os.path.join(place, "derived", f"{name}.npz"))
     return result
 

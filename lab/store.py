@@ -9,7 +9,9 @@ samples from: chapter 6 evaluates chapters 3, 5 and 11's models), which also kee
 ``generator.keras`` and its ``samples/`` grids saved during training (the arrays); and ``derived/``, what a
 chapter computed from the run's networks before they were left behind (:func:`lab.runs.derived`).
 Written only when asked
-(``GENAI_STORE=1``, by the maintainer who trains the grid), read unless ``GENAI_RETRAIN=1``.
+(``GENAI_STORE=1``, by the maintainer who trains the grid), read unless ``GENAI_RETRAIN=1``. With
+``GENAI_READS=FILE`` every stored run read is listed in ``FILE`` (``read_by/<chapter>.txt`` lists what each
+chapter reads, so that a test finds stored runs no one reads).
 :func:`lab.runs.run` looks here after its own cache and before training.
 """
 from __future__ import annotations
@@ -53,6 +55,10 @@ def load(key: str) -> dict | None:
         return None
     with open(path) as f:
         record = json.load(f)
+    readers = os.environ.get("GENAI_READS")  # a maintainer listing what a chapter reads (tests/test_store.py)
+    if readers:
+        with open(readers, "a") as f:
+            f.write(key + "\n")
     return {**record["row"], "stored": record["trained"], "dir": os.path.dirname(path)}
 
 

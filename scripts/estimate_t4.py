@@ -72,9 +72,7 @@ def ledger(chapter: str) -> list:
                ("DCGAN recipe", {"kind": "dcgan"}, (0,), True), ("DCGAN recipe, seed 1", {"kind": "dcgan"}, (1,)),
                ("paper's settings", paper, (0, 1))]
               + ([("the recipe in " + policy, {"kind": "dcgan", "policy": policy}, (0, 1))] if policy != "float32" else []),
-        "05": [("VAE recipe", {"kind": "vae"}, (0,), True),
-               ("earlier VAE", {"kind": "vae", "steps": pick(full=10_000, cpu=1_200, smoke=20), "batch_size": 128,
-                                "prior": "normal"}, (0,))],
+        "05": [("VAE recipe", {"kind": "vae"}, (0,), True)],
         "06": recipes,
         "09": [("CAS classifiers", cas_classifier, pick(full=2000, cpu=400, smoke=20), 64, 7 * len(seeds9)),
                ("cGAN", cgan, seeds9), ("cVAE", cvae, seeds9), ("cGAN on 500", dict(cgan, train_size=500), seeds9),
@@ -214,9 +212,10 @@ def main():
     ap.add_argument("--chapters", nargs="*", help="e.g. 3 5 tools (default: all)")
     args = ap.parse_args()
     walls = {f"{i + 1:02d}": seconds for i, (_, seconds, budget, _) in enumerate(chapter_times())}
-    tools = json.load(open(os.path.join(ROOT, "book", "tools.ipynb")))["cells"][-1].get("outputs", [])
-    match = LINE.search("".join("".join(o.get("text", "")) for o in tools))
-    walls["tools"] = float(match[1]) if match else None
+    for page in ("tools", "conclusion"):  # the pages that are not numbered chapters
+        outputs = json.load(open(os.path.join(ROOT, "book", f"{page}.ipynb")))["cells"][-1].get("outputs", [])
+        match = LINE.search("".join("".join(o.get("text", "")) for o in outputs))
+        walls[page] = float(match[1]) if match else None
     wanted = [c.zfill(2) if c.isdigit() else c for c in args.chapters] if args.chapters else list(walls)
     os.chdir(os.path.join(ROOT, "book"))  # where the chapters run (their cache, the stored results)
     old = json.load(open(OUT)) if os.path.exists(OUT) else {}

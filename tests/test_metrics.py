@@ -51,10 +51,16 @@ def test_a_missing_second_reader_says_how_to_make_it(monkeypatch, tmp_path):
         metrics.second_reader("fashion")
 
 
-def test_meets_bar_checks_both_readers_and_every_class_unless_told_otherwise():
-    row = {"confidence": 0.95, "readers_agree": 0.85, "classes": 10}
+def test_the_bar_is_95_percent_of_real_held_out_images_and_checks_both_readers_and_every_class():
+    _, (x_test, _) = data.load_images("mnist")
+    b = metrics.bar("mnist")
+    assert np.isclose(b["confidence"], 0.95 * metrics.recognition(x_test)["mean_confidence"])
+    assert np.isclose(b["readers_agree"], 0.95 * metrics.readers_agree(x_test))
+    assert b["classes"] == 10 and 0.8 < b["readers_agree"] < b["confidence"] < 0.99
+    row = {"confidence": b["confidence"] + 0.01, "readers_agree": b["readers_agree"] + 0.01, "classes": 10}
     assert metrics.meets_bar(row)
     assert not metrics.meets_bar({**row, "classes": 9})  # a class below 2% of the samples
-    assert metrics.meets_bar({**row, "classes": 6}, classes=0)  # where the missing classes are the effect
-    assert not metrics.meets_bar({**row, "readers_agree": 0.79}, classes=0)
-    assert not metrics.meets_bar({**row, "confidence": 0.89}, classes=0)
+    assert metrics.meets_bar({**row, "classes": 6}, classes=False)  # where the missing classes are the effect
+    assert not metrics.meets_bar({**row, "readers_agree": b["readers_agree"] - 0.01}, classes=False)
+    assert not metrics.meets_bar({**row, "confidence": b["confidence"] - 0.01}, classes=False)
+    assert metrics.meets_bar(b["real"] | {"classes": 10})  # real images meet their own bar

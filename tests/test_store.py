@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from helpers import data
-from lab import experiments, settings, store
+from lab import designs, experiments, settings, store
 
 TOY = {"kind": "toy", "steps": 300, "log_every": 100}  # a second of training
 
@@ -92,6 +92,21 @@ def test_every_stored_run_matches_its_key_and_keeps_its_samples():
             samples = np.load(os.path.join(store.folder(), key, "samples.npy"))
             assert len(samples) == store.KEEP
             assert samples.dtype == (np.float32 if cfg["kind"] == "toy" else np.uint8)
+
+
+def test_every_stored_run_is_read_by_a_chapter_or_trained_by_a_grid_script(monkeypatch):
+    """No orphans: each stored run is read by a chapter (``read_by/<chapter>.txt``, which ``GENAI_READS``
+    writes when the chapter is executed) or belongs to a grid of ``lab.designs.stored_grids`` (trained by
+    ``scripts/store_grid.py``, resolved by tests/test_keys.py); and every run a chapter read is still stored."""
+    monkeypatch.setenv("GENAI_BUDGET", "cpu")
+    stored = {key for key, _ in store.runs()}
+    folder = os.path.join(store.folder(), "read_by")
+    read = {key for name in os.listdir(folder) for key in open(os.path.join(folder, name)).read().split()}
+    assert len(os.listdir(folder)) >= 8 and read <= stored, sorted(read - stored)
+    grids = {experiments.key(experiments.config(**dict(settings_, seed=seed)))
+             for conditions in designs.stored_grids().values() for settings_ in conditions.values() for seed in range(5)}
+    orphans = stored - read - grids
+    assert not orphans, f"{len(orphans)} stored runs no chapter, grid script or test reads: {sorted(orphans)[:5]}"
 
 
 def test_a_small_stored_run_reproduces_within_its_seed_spread(tmp_path, monkeypatch):
