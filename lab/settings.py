@@ -16,11 +16,13 @@ from helpers import choices, runtime
 GPU_OWN = {"full": None, "cpu": False, "smoke": False}
 BF16_ON_CPU = {"full": None, "cpu": "mixed_bfloat16", "smoke": "float32"}
 RECIPES = {
-    # chapter 3's DCGAN: width 64, Adam(1e-3, beta_1 0.5), float32 (bfloat16 scored worse, chapter 3)
+    # chapter 3's DCGAN: width 64, Adam(1e-3, beta_1 0.5), float32 (bfloat16 scored within the seed spread, chapter 3, and
+    # runs several times slower on a CPU without it)
     "dcgan": {"steps": {"full": 10_000, "cpu": 1_800, "smoke": 20}, "batch_size": 128, "log_every": 100,
               "z_dim": 64, "width": 64, "lr": 1e-3, "policy": "float32", "jit_compile": GPU_OWN},
     # chapter 5's VAE, sampled through a Gaussian mixture fitted to its codes after training; bfloat16 on
-    # the cpu budget (as stored: a CPU without bfloat16 runs it at about float32's speed)
+    # the cpu budget, as stored (a CPU without bfloat16 emulates it several times slower: chapter 5 trains
+    # its own run in float32 there)
     "vae": {"steps": {"full": 10_000, "cpu": 4_600, "smoke": 20}, "batch_size": 64, "log_every": 100,
             "z_dim": 16, "width": 32, "lr": 1e-3, "prior": "mixture", "policy": BF16_ON_CPU, "jit_compile": GPU_OWN},
     # chapter 9's conditional models: the same networks, told the class

@@ -124,6 +124,15 @@ def test_intro_chapter_times_match_the_committed_runs():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_intro_answer_is_the_one_the_conclusion_printed():
+    """The introduction's answer to the title is copied from the conclusion page's printed lines, not typed."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "answer.py"), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 # ------------------------------------------------------------------------------------ the printed listings
 import ast
 import builtins
