@@ -4,16 +4,16 @@ distribution metrics FID, KID, IS, precision/recall and density/coverage, and co
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
-import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 from scipy.special import softmax
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import pairwise_distances, roc_auc_score
 from sklearn.neighbors import NearestNeighbors
@@ -109,17 +109,9 @@ def recognition(images, dataset: str = "mnist") -> dict:
 _readers: dict = {}
 
 
-def fit_second_reader(dataset: str = "mnist"):
-    """A reader independent of the classifier: logistic regression on the pixels of up to 10,000 training images."""
-    (x, y), _ = data.load_images(dataset)
-    pick = np.random.default_rng(0).permutation(len(x))[:10_000]
-    with warnings.catch_warnings():  # 300 iterations: close enough to the optimum to read images
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return LogisticRegression(max_iter=300).fit(_embed(x[pick], "pixels"), y[pick])
-
-
 def second_reader(dataset: str = "mnist"):
-    """The shipped fit of :func:`fit_second_reader` (``helpers/assets/<dataset>_reader.npz``), loaded once."""
+    """The shipped second reader of ``dataset``: a logistic regression on the pixels of up to 10,000 training
+    images (``scripts/train_classifier.py --reader`` fits it; ``helpers/assets/<dataset>_reader.npz``), loaded once."""
     if dataset not in _readers:
         path = READER.format(dataset)
         if not os.path.exists(path):
@@ -145,11 +137,10 @@ def bar(dataset: str = "mnist", share: float = SHARE) -> dict:
     agreement that real held-out images of ``dataset`` get, and every class those images show at 2% or
     more. Also returns the real images' own scores (``real``). Computed once per data set."""
     if (dataset, share) not in _bars:
-        _, (x_test, _) = data.load_images(dataset)
+        x_test = data.load_images(dataset)[1][0]
         rec = recognition(x_test, dataset)
         real = {"confidence": rec["mean_confidence"], "readers_agree": readers_agree(x_test, dataset)}
-        _bars[dataset, share] = {"confidence": share * real["confidence"], "readers_agree": share * real["readers_agree"],
-                                 "classes": rec["classes_at_2pct"], "real": real}
+        _bars[dataset, share] = {**{k: share * v for k, v in real.items()}, "classes": rec["classes_at_2pct"], "real": real}
     return _bars[dataset, share]
 
 
@@ -376,12 +367,13 @@ def inception_features(images, weights="imagenet", batch_size: int = 50) -> np.n
     x = data.check_images(images)
     options = dict(include_top=False, pooling="avg", weights=weights, input_shape=(299, 299, 3))
     try:
-        net = keras.applications.InceptionV3(**options)
+        with contextlib.redirect_stdout(io.StringIO()):  # Keras's "Downloading data from": the error says why
+            net = keras.applications.InceptionV3(**options)
     except Exception as err:  # noqa: BLE001 - any download failure gets the same advice
         raise RuntimeError(
-            "could not load the InceptionV3 ImageNet weights (no internet?). Download them once on a machine "
-            "with internet (they are cached in ~/.keras/models), or use the shipped classifier's features: "
-            f"helpers.metrics.features(images). Original error: {err}"
+            f"could not load the InceptionV3 ImageNet weights ({type(err).__name__}: no internet?). Download them "
+            "once on a machine with internet (they are cached in ~/.keras/models), or use the shipped "
+            "classifier's features: helpers.metrics.features(images)."
         ) from err
     out = []
     for i in range(0, len(x), batch_size):
@@ -447,8 +439,7 @@ def small_classifier(seed: int = 0):
     ], name="small_classifier")
 
 
-def classification_accuracy_score(train_images, train_labels, test_images, test_labels, steps: int = 600,
-                                  batch_size: int = 64, seed: int = 0) -> float:
+def classification_accuracy_score(train_images, train_labels, test_images, test_labels, steps=600, batch_size=64, seed=0):
     """Train a fresh :func:`small_classifier` for ``steps`` batches on (generated) labelled images and return
     its accuracy on real ones (Ravuri & Vinyals 2019: train on synthetic, test on real)."""
     model = small_classifier(seed)  # seeds everything first: the order of the draws below depends on it

@@ -94,7 +94,7 @@ def diagram(boxes: dict, arrows, ax=None, size=(11, 3.4), title: str | None = No
     return ax
 
 
-def points(samples, centres=None, std: float | None = None, ax=None, title: str | None = None, lim: float = 5.5):
+def points(samples, centres=None, std=None, ax=None, title=None, lim=5.5):
     """Scatter 2-D samples over the mixture's ``centres``, each circled at 3 ``std`` (the radius of a high
     quality sample, :func:`helpers.metrics.mode_coverage`); returns the ``Axes``. Introduced in chapter 8."""
     samples = np.asarray(samples, dtype=float)
