@@ -125,6 +125,8 @@ def data_config(kind: str, n: int, steps: int, seed: int = 0, **extra) -> dict:
 
 
 CGAN_CPU = {"kind": "cgan", "steps": 1000, "batch_size": 64, "width": 32, "log_every": 200}  # chapter 9's, cpu budget
+CVAE_CPU = {"kind": "cvae", "steps": 2000, "batch_size": 64, "width": 32, "log_every": 200, "policy": "float32"}
+SCARCE = 500  # chapter 9's scarce training set: real digits topped up with generated ones
 PLAIN = {"clusters": 0}  # the plain DCGAN of chapter 3 instead of the self-conditioned recipe
 BF16 = "mixed_bfloat16"
 
@@ -163,11 +165,13 @@ def stored_grids() -> dict:
         "chapter-3": {"paper's settings": {"kind": "dcgan", "width": 32, "lr": 2e-4, "policy": BF16},
                       "the recipe": {"kind": "dcgan"}, "the recipe in " + BF16: {"kind": "dcgan", "policy": BF16}},
         "diffusion": {"diffusion (chapter 11)": {"kind": "diffusion"}},
-        # chapter 9's runs that a reader would wait longest for (its other runs are trained in the chapter, which
-        # samples them again): the cGAN with noisy labels (seeds 0 1 2) and the VAE recipe's seeds, whose
-        # decoders repair digits; the plain and self-conditioned DCGANs (seeds 0 1) as "self-conditioning"
+        # chapter 9's runs (seeds 0 1 2): the cGAN and cVAE on all digits and on 500, whose generated digits
+        # the chapter draws once and keeps beside them (derived/), the cGAN with noisy labels, and the VAE
+        # recipe's seeds, whose decoders repair digits; the plain and self-conditioned DCGANs (seeds 0 1)
         "applications": {**{f"noise {p:.0%}": {**CGAN_CPU, "label_noise": p} for p in (0.2, 0.5)},
-                         "VAE of chapter 5": {"kind": "vae"}},
+                         "VAE of chapter 5": {"kind": "vae"}, "cGAN": CGAN_CPU, "cVAE": CVAE_CPU,
+                         f"cGAN on {SCARCE}": {**CGAN_CPU, "train_size": SCARCE},
+                         f"cVAE on {SCARCE}": {**CVAE_CPU, "train_size": SCARCE}},
         "self-conditioning": {"plain DCGAN (chapter 3)": {"kind": "dcgan"},
                               "self-conditioned, 50 clusters": {"kind": "dcgan", "clusters": 50}},
         # chapter 10's privacy runs (their networks stay in the cache: the chapter's tests need them, and store
