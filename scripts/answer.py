@@ -34,7 +34,8 @@ def block(lines) -> str:
     for line in lines:
         chapter = re.search(r"\(chapter (\d+)\)", line)
         link = f" ({{doc}}`chapter {chapter[1]} <{CHAPTERS[chapter[1]]}>`)" if chapter else ""
-        items.append(f"- {re.sub(r' ?[(]chapter \d+[)]', '', line)}{link}")
+        text = re.sub(r" ?[(]chapter \d+[)]", "", line)
+        items.append(f"- {text}{link}")
     return "\n".join(items + ["", "All four side by side, with error bars: {doc}`conclusion`."])
 
 
