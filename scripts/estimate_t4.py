@@ -28,6 +28,7 @@ assumptions about the T4:
 Run it on an idle machine: a busy CPU makes the training it subtracts look longer.
 """
 import argparse
+import glob
 import json
 import os
 import sys
@@ -206,16 +207,19 @@ def estimate(chapter: str, wall_cpu: float | None) -> dict:
 
 
 def main():
-    from chapter_times import LINE, chapter_times
+    from chapter_times import LINE
+
+    def wall(path):  # the wall time the notebook's last cell printed (helpers.runtime.report)
+        outputs = json.load(open(path))["cells"][-1].get("outputs", [])
+        match = LINE.search("".join("".join(o.get("text", "")) for o in outputs))
+        return float(match[1]) if match else None
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--chapters", nargs="*", help="e.g. 3 5 tools (default: all)")
     args = ap.parse_args()
-    walls = {f"{i + 1:02d}": seconds for i, (_, seconds, budget, _) in enumerate(chapter_times())}
-    for page in ("tools", "conclusion"):  # the pages that are not numbered chapters
-        outputs = json.load(open(os.path.join(ROOT, "book", f"{page}.ipynb")))["cells"][-1].get("outputs", [])
-        match = LINE.search("".join("".join(o.get("text", "")) for o in outputs))
-        walls[page] = float(match[1]) if match else None
+    pages = sorted(glob.glob(os.path.join(ROOT, "book", "[0-9][0-9]_*.ipynb")))
+    walls = {os.path.basename(p)[:2]: wall(p) for p in pages}
+    walls.update({page: wall(os.path.join(ROOT, "book", f"{page}.ipynb")) for page in ("tools", "conclusion")})
     wanted = [c.zfill(2) if c.isdigit() else c for c in args.chapters] if args.chapters else list(walls)
     os.chdir(os.path.join(ROOT, "book"))  # where the chapters run (their cache, the stored results)
     old = json.load(open(OUT)) if os.path.exists(OUT) else {}
