@@ -48,7 +48,8 @@ def main():
         raise SystemExit(f"{INTRO} has no {START} ... {END} block")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    page = f"{head}{START}\n{block(printed_lines())}\n{END}{tail}"
+    answer = block(printed_lines())
+    page = f"{head}{START}\n{answer}\n{END}{tail}"
     if args.check:
         if page != text:
             print("book/intro.md's answer is out of date: run python scripts/answer.py")
@@ -56,7 +57,7 @@ def main():
         return 0
     with open(INTRO, "w") as f:
         f.write(page)
-    print(block(printed_lines()))
+    print(answer)
     return 0
 
 
